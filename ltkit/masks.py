@@ -1,0 +1,134 @@
+"""Masks: which weights a pruned network keeps.
+
+A mask is a plain dict {parameter name: bool tensor of the weight's shape}, True where the weight stays.
+Only the weights of convolutional and linear layers are prunable; biases and BatchNorm parameters never
+are. Each prunable weight has a kind, "conv", "fc" or "output" (the last linear layer), because the papers
+prune the kinds at different rates (Frankle & Carbin: fc 20%, output 10% per round for LeNet).
+
+A pruning rate is always a fraction of the weights that *remain*: 20% per round leaves 80%, 64%, 51%...
+"""
+
+import torch
+from torch import nn
+
+from ltkit.errors import LtkitError
+
+KINDS = ("conv", "fc", "output")
+
+
+def layer_kinds(model):
+    """{weight name: "conv" | "fc" | "output"} for every prunable weight of `model`, in order."""
+    kinds = {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            kinds[f"{name}.weight"] = "conv"
+        elif isinstance(module, nn.Linear):
+            kinds[f"{name}.weight"] = "fc"
+    last_linear = [name for name, kind in kinds.items() if kind == "fc"][-1]
+    kinds[last_linear] = "output"
+    return kinds
+
+
+def full_mask(model):
+    """The mask of the dense network: every prunable weight kept."""
+    params = dict(model.named_parameters())
+    return {name: torch.ones_like(params[name], dtype=torch.bool) for name in layer_kinds(model)}
+
+
+def as_rates(rates):
+    """One number for every kind, or a dict per kind (missing kinds are not pruned), checked."""
+    if not isinstance(rates, dict):
+        rates = {kind: rates for kind in KINDS}
+    unknown = set(rates) - set(KINDS)
+    if unknown:
+        raise LtkitError(f"unknown layer kind(s) {sorted(unknown)} in pruning rates; use {', '.join(KINDS)}")
+    for kind, rate in rates.items():
+        if not 0 <= rate < 1:
+            raise LtkitError(
+                f"pruning rate for {kind} layers must be a fraction in [0, 1) of the remaining weights; got {rate}"
+            )
+    return {kind: float(rates.get(kind, 0.0)) for kind in KINDS}
+
+
+def prune_by_magnitude(weights, mask, rates, kinds, scope="layerwise"):
+    """A new mask without the smallest-magnitude weights that `mask` still keeps.
+
+    weights: {name: tensor} (a state_dict or dict(model.named_parameters())).
+    rates: the fraction of each kind's *remaining* weights to remove (one number, or a dict per kind).
+    scope: "layerwise" prunes each layer at its kind's rate; "global" ranks all pruned layers together
+    by magnitude and removes one shared fraction of them, so some layers lose more than others.
+    """
+    rates = as_rates(rates)
+    if scope == "layerwise":
+        new_mask = {}
+        for name, keep in mask.items():
+            count = round(rates[kinds[name]] * int(keep.sum()))
+            new_mask.update(drop_smallest({name: weights[name]}, {name: keep}, min(count, int(keep.sum()) - 1)))
+        return new_mask
+    if scope == "global":
+        pruned_kinds = {kind for kind, rate in rates.items() if rate > 0}
+        shared = {rates[kind] for kind in pruned_kinds}
+        if len(shared) > 1:
+            raise LtkitError(
+                f"global pruning removes one shared fraction, but the rates differ ({rates}); "
+                f"pass one number, set a kind to 0 to leave it out, or use scope='layerwise'"
+            )
+        pool = [name for name in mask if kinds[name] in pruned_kinds]
+        count = round(shared.pop() * sum(int(mask[n].sum()) for n in pool)) if pool else 0
+        new_mask = dict(mask)
+        new_mask.update(drop_smallest({n: weights[n] for n in pool}, {n: mask[n] for n in pool}, count))
+        return new_mask
+    raise LtkitError(f"unknown pruning scope {scope!r}; use 'layerwise' or 'global'")
+
+
+def drop_smallest(weights, mask, count):
+    """Remove the `count` kept weights of smallest |w|, ranked across all the layers given."""
+    scores = torch.cat([torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in mask])
+    keep = torch.cat([mask[n].flatten() for n in mask]).clone()
+    if count > 0:
+        keep[torch.topk(scores, count, largest=False).indices] = False
+    pieces = keep.split([mask[n].numel() for n in mask])
+    return {n: piece.view_as(mask[n]) for n, piece in zip(mask, pieces)}
+
+
+def random_mask_like(mask, generator):
+    """A random mask with the same number of kept weights in every layer: the random-pruning control."""
+    new_mask = {}
+    for name, keep in mask.items():
+        order = torch.randperm(keep.numel(), generator=generator).to(keep.device)
+        flat = torch.zeros(keep.numel(), dtype=torch.bool, device=keep.device)
+        flat[order[: int(keep.sum())]] = True
+        new_mask[name] = flat.view_as(keep)
+    return new_mask
+
+
+@torch.no_grad()
+def apply_mask(model, mask):
+    """Set the pruned weights of `model` to zero, in place."""
+    params = dict(model.named_parameters())
+    for name, keep in mask.items():
+        params[name].mul_(keep)
+
+
+def fraction_remaining(mask):
+    """The fraction of prunable weights the mask keeps."""
+    return sum(int(m.sum()) for m in mask.values()) / sum(m.numel() for m in mask.values())
+
+
+def sparsity_report(mask, kinds):
+    """One row per layer (name, kind, kept, total, fraction kept), and a last row for the whole network."""
+    rows = [
+        dict(layer=n, kind=kinds[n], kept=int(m.sum()), total=m.numel(), fraction=int(m.sum()) / m.numel())
+        for n, m in mask.items()
+    ]
+    kept, total = sum(r["kept"] for r in rows), sum(r["total"] for r in rows)
+    rows.append(dict(layer="all", kind="", kept=kept, total=total, fraction=kept / total))
+    return rows
+
+
+def format_report(rows):
+    lines = [f"{'layer':<28}{'kind':<8}{'kept':>10}{'total':>10}{'kept %':>9}"]
+    lines += [
+        f"{r['layer']:<28}{r['kind']:<8}{r['kept']:>10}{r['total']:>10}{100 * r['fraction']:>8.1f}%" for r in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""The networks of the papers, built by name, with the papers' initialisations.
+
+- `mlp`: 40-100-100-10 for MNIST-1D, the CPU-sized stand-in for LeNet.
+- `lenet300_100`: fully connected 300-100-10 (Frankle & Carbin, MNIST).
+- `conv2`, `conv4`, `conv6`: VGG-like 3x3 convolutions in pairs, each pair followed by 2x2 max-pooling,
+  then fully connected 256-256-10 (Frankle & Carbin, CIFAR-10).
+- `resnet20`: the CIFAR ResNet of He et al. with 16/32/64 channels (Frankle et al. 2020).
+The fully connected and VGG-like networks start from Glorot (Xavier) normal weights, as in Frankle &
+Carbin; the ResNet from He (Kaiming) normal weights. Biases start at zero.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from ltkit.errors import LtkitError
+
+
+class MLP(nn.Module):
+    def __init__(self, input_shape, hidden, num_classes):
+        super().__init__()
+        widths = [math.prod(input_shape), *hidden]
+        layers = [nn.Flatten()]
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        layers.append(nn.Linear(widths[-1], num_classes))
+        self.layers = nn.Sequential(*layers)
+        glorot_init(self)
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class ConvNet(nn.Module):
+    """Conv-2/4/6: pairs of 3x3 convolutions, 2x2 max-pooling after each pair, then 256-256-classes."""
+
+    def __init__(self, input_shape, conv_widths, num_classes, fc_widths=(256, 256)):
+        super().__init__()
+        channels, height, width = input_shape
+        layers = []
+        for i, out_channels in enumerate(conv_widths):
+            layers += [nn.Conv2d(channels, out_channels, 3, padding=1), nn.ReLU()]
+            channels = out_channels
+            if i % 2 == 1:
+                layers.append(nn.MaxPool2d(2))
+                height, width = height // 2, width // 2
+        self.features = nn.Sequential(*layers)
+        self.classifier = MLP((channels, height, width), fc_widths, num_classes)
+        glorot_init(self)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels_in, channels_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or channels_in != channels_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(channels_in, channels_out, 1, stride=stride, bias=False), nn.BatchNorm2d(channels_out)
+            )
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """CIFAR ResNet-(6n+2): three stages of n blocks with 16, 32 and 64 channels."""
+
+    def __init__(self, input_shape, blocks_per_stage, num_classes, widths=(16, 32, 64)):
+        super().__init__()
+        self.conv = nn.Conv2d(input_shape[0], widths[0], 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(widths[0])
+        blocks, channels = [], widths[0]
+        for stage, width in enumerate(widths):
+            for i in range(blocks_per_stage):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(ResidualBlock(channels, width, stride))
+                channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(channels, num_classes)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        out = torch.relu(self.bn(self.conv(x)))
+        out = self.blocks(out)
+        return self.fc(out.mean(dim=(2, 3)))
+
+
+def glorot_init(model):
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_normal_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def needs_images(name, input_shape):
+    if len(input_shape) != 3:
+        raise LtkitError(
+            f"model {name!r} needs image inputs (channels, height, width) but the data has shape "
+            f"{tuple(input_shape)}; use 'mlp' or 'lenet300_100' for 1-D data"
+        )
+
+
+def build_mlp(input_shape, num_classes):
+    return MLP(input_shape, (100, 100), num_classes)
+
+
+def build_lenet(input_shape, num_classes):
+    return MLP(input_shape, (300, 100), num_classes)
+
+
+def build_conv(conv_widths):
+    def build(input_shape, num_classes):
+        return ConvNet(input_shape, conv_widths, num_classes)
+
+    return build
+
+
+def build_resnet20(input_shape, num_classes):
+    return ResNet(input_shape, 3, num_classes)
+
+
+MODELS = {
+    "mlp": (build_mlp, False, "fully connected 100-100 (MNIST-1D)"),
+    "lenet300_100": (build_lenet, False, "LeNet-300-100, fully connected 300-100 (MNIST, Fashion-MNIST)"),
+    "conv2": (build_conv([64, 64]), True, "Conv-2: 2 conv layers + 256-256 (CIFAR-10)"),
+    "conv4": (build_conv([64, 64, 128, 128]), True, "Conv-4: 4 conv layers + 256-256 (CIFAR-10)"),
+    "conv6": (build_conv([64, 64, 128, 128, 256, 256]), True, "Conv-6: 6 conv layers + 256-256 (CIFAR-10)"),
+    "resnet20": (build_resnet20, True, "ResNet-20 with BatchNorm (CIFAR-10)"),
+}
+
+
+def check_model_name(name):
+    if name not in MODELS:
+        raise LtkitError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+
+
+def build_model(name, input_shape, num_classes=10, seed=0, device="cpu"):
+    """A freshly initialised network; the same `seed` gives the same weights, without touching the global RNG."""
+    check_model_name(name)
+    build, image_only, _ = MODELS[name]
+    if image_only:
+        needs_images(name, input_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build(tuple(input_shape), num_classes)
+    return model.to(device)

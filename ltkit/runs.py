@@ -1,0 +1,68 @@
+"""The run cache: finished work is saved, so a re-run, a widget or an interrupted sweep never redoes it.
+
+A run is named by the hash of its full configuration: the folder data/runs/<kind>-<hash> holds that
+configuration (config.json) and one file per finished step ("round_03.pt", say). Each file is written to
+a temporary name and then renamed, so a kernel interrupted mid-write leaves no half-written result, and
+a sweep started again resumes at its first missing step.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from ltkit.data import atomic_torch_save, data_dir
+from ltkit.errors import LtkitError
+
+CACHE_VERSION = 1  # bump when what a step file holds changes, so old results are not misread
+
+
+def config_hash(config):
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class Run:
+    """The cached steps of one run. With enabled=False nothing is read or written."""
+
+    def __init__(self, kind, config, root=None, enabled=True):
+        self.config = {"kind": kind, "cache_version": CACHE_VERSION, **config}
+        root = Path(root) if root is not None else data_dir()
+        self.path = root / "runs" / f"{kind}-{config_hash(self.config)}"
+        self.enabled = enabled
+
+    def step_file(self, step):
+        return self.path / f"{step}.pt"
+
+    def has(self, step):
+        return self.enabled and self.step_file(step).exists()
+
+    def load(self, step):
+        path = self.step_file(step)
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as error:
+            raise LtkitError(
+                f"the cached result {path} is damaged ({type(error).__name__}); delete that file "
+                f"(rm '{path}') and run again: only that step is recomputed"
+            ) from None
+
+    def save(self, step, result):
+        if not self.enabled:
+            return
+        config_file = self.path / "config.json"
+        if not config_file.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            tmp = config_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True, default=str))
+            tmp.replace(config_file)
+        atomic_torch_save(result, self.step_file(step))
+
+    def cached(self, step, compute):
+        """The saved result of `step`, or compute() saved now."""
+        if self.has(step):
+            return self.load(step)
+        result = compute()
+        self.save(step, result)
+        return result

@@ -1,0 +1,124 @@
+import pytest
+import torch
+
+from ltkit.errors import LtkitError
+from ltkit.masks import (
+    apply_mask,
+    fraction_remaining,
+    full_mask,
+    layer_kinds,
+    prune_by_magnitude,
+    random_mask_like,
+    sparsity_report,
+)
+from ltkit.models import build_model
+
+
+def weights(model):
+    return dict(model.named_parameters())
+
+
+def test_only_conv_and_linear_weights_are_prunable_and_the_last_linear_is_the_output():
+    kinds = layer_kinds(build_model("resnet20", (3, 32, 32)))
+    assert all(name.endswith(".weight") for name in kinds)
+    assert not any("bn" in name or name.startswith("bn") for name in kinds)  # BatchNorm scales are never pruned
+    assert kinds["fc.weight"] == "output" and list(kinds.values()).count("output") == 1
+    assert kinds["conv.weight"] == "conv"
+    lenet = layer_kinds(build_model("lenet300_100", (1, 28, 28)))
+    assert list(lenet.values()) == ["fc", "fc", "output"]
+
+
+def test_the_rate_applies_to_the_weights_that_remain():
+    model = build_model("lenet300_100", (1, 28, 28))
+    kinds = layer_kinds(model)
+    mask = full_mask(model)
+    for _ in range(2):
+        mask = prune_by_magnitude(weights(model), mask, 0.2, kinds)
+        apply_mask(model, mask)
+    for name, keep in mask.items():
+        assert int(keep.sum()) == pytest.approx(0.64 * keep.numel(), abs=2), name  # 0.8 * 0.8, not 1 - 2 * 0.2
+
+
+def test_each_kind_is_pruned_at_its_own_rate_and_biases_never():
+    model = build_model("lenet300_100", (1, 28, 28))
+    kinds = layer_kinds(model)
+    mask = prune_by_magnitude(weights(model), full_mask(model), dict(fc=0.2, output=0.1), kinds)
+    fractions = {row["layer"]: row["fraction"] for row in sparsity_report(mask, kinds)}
+    assert fractions["layers.1.weight"] == pytest.approx(0.8, abs=1e-3)
+    assert fractions["layers.5.weight"] == pytest.approx(0.9, abs=1e-3)
+    assert set(mask) == set(kinds) and not any("bias" in name for name in mask)
+
+
+def test_magnitude_means_absolute_value_so_large_negative_weights_survive():
+    model = build_model("mlp", (4,))
+    layer = model.layers[1]
+    with torch.no_grad():
+        layer.weight.copy_(torch.linspace(-1, 1, layer.weight.numel()).view_as(layer.weight))
+    kinds = layer_kinds(model)
+    mask = prune_by_magnitude(weights(model), full_mask(model), 0.5, kinds)["layers.1.weight"]
+    kept = layer.weight[mask]
+    assert kept.min() < -0.5 and kept.max() > 0.5  # both tails survive
+    assert layer.weight[~mask].abs().max() <= kept.abs().min()
+
+
+def test_pruned_weights_are_not_pruned_again_and_stay_pruned():
+    model = build_model("mlp", (40,))
+    kinds = layer_kinds(model)
+    first = prune_by_magnitude(weights(model), full_mask(model), 0.5, kinds)
+    apply_mask(model, first)
+    second = prune_by_magnitude(weights(model), first, 0.5, kinds)
+    for name in first:
+        assert not (second[name] & ~first[name]).any()
+        assert int(second[name].sum()) == round(int(first[name].sum()) * 0.5)
+
+
+def test_global_pruning_shares_one_threshold_across_layers():
+    model = build_model("lenet300_100", (1, 28, 28))
+    kinds = layer_kinds(model)
+    mask = prune_by_magnitude(weights(model), full_mask(model), 0.5, kinds, scope="global")
+    assert fraction_remaining(mask) == pytest.approx(0.5, abs=1e-5)
+    per_layer = [row["fraction"] for row in sparsity_report(mask, kinds)[:-1]]
+    assert max(per_layer) - min(per_layer) > 0.1  # Glorot init: the wide first layer has the smallest weights
+    threshold = max(weights(model)[n][~m].abs().max() for n, m in mask.items())
+    assert all(weights(model)[n][m].abs().min() >= threshold for n, m in mask.items())
+
+
+def test_global_pruning_can_leave_the_output_layer_out():
+    model = build_model("lenet300_100", (1, 28, 28))
+    kinds = layer_kinds(model)
+    mask = prune_by_magnitude(weights(model), full_mask(model), dict(fc=0.2, output=0.0), kinds, scope="global")
+    assert mask["layers.5.weight"].all()
+
+
+def test_bad_rates_and_scopes_are_explained():
+    model = build_model("mlp", (40,))
+    kinds, mask = layer_kinds(model), full_mask(model)
+    with pytest.raises(LtkitError, match=r"fraction in \[0, 1\)"):
+        prune_by_magnitude(weights(model), mask, 1.5, kinds)
+    with pytest.raises(LtkitError, match="unknown layer kind"):
+        prune_by_magnitude(weights(model), mask, dict(dense=0.2), kinds)
+    with pytest.raises(LtkitError, match="one shared fraction"):
+        prune_by_magnitude(weights(model), mask, dict(fc=0.2, output=0.1), kinds, scope="global")
+    with pytest.raises(LtkitError, match="unknown pruning scope"):
+        prune_by_magnitude(weights(model), mask, 0.2, kinds, scope="local")
+
+
+def test_random_masks_keep_the_same_count_in_every_layer_at_other_places():
+    model = build_model("lenet300_100", (1, 28, 28))
+    kinds = layer_kinds(model)
+    mask = prune_by_magnitude(weights(model), full_mask(model), 0.8, kinds)
+    random = random_mask_like(mask, torch.Generator().manual_seed(0))
+    for name in mask:
+        assert int(random[name].sum()) == int(mask[name].sum())
+        overlap = int((random[name] & mask[name]).sum()) / int(mask[name].sum())
+        assert overlap == pytest.approx(0.2, abs=0.05)  # independent of the magnitudes
+
+
+def test_apply_mask_zeroes_exactly_the_pruned_weights():
+    model = build_model("mlp", (40,))
+    kinds = layer_kinds(model)
+    mask = prune_by_magnitude(weights(model), full_mask(model), 0.3, kinds)
+    apply_mask(model, mask)
+    for name, keep in mask.items():
+        assert torch.count_nonzero(weights(model)[name][~keep]) == 0
+        assert torch.count_nonzero(weights(model)[name][keep]) == int(keep.sum())

@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from ltkit.errors import LtkitError
+from ltkit.models import MODELS, build_model
+
+SHAPES = {"mlp": (40,), "lenet300_100": (1, 28, 28)}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_maps_a_batch_to_class_scores(name):
+    shape = SHAPES.get(name, (3, 32, 32))
+    model = build_model(name, shape)
+    assert model(torch.randn(4, *shape)).shape == (4, 10)
+
+
+def test_lenet_has_the_papers_266k_weights():
+    model = build_model("lenet300_100", (1, 28, 28))
+    weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
+    assert weights == 784 * 300 + 300 * 100 + 100 * 10
+
+
+def test_conv2_matches_the_papers_layer_sizes():
+    model = build_model("conv2", (3, 32, 32))
+    shapes = [tuple(p.shape) for n, p in model.named_parameters() if n.endswith("weight")]
+    assert shapes == [(64, 3, 3, 3), (64, 64, 3, 3), (256, 16 * 16 * 64), (256, 256), (10, 256)]
+
+
+def test_resnet20_has_about_270k_parameters():
+    model = build_model("resnet20", (3, 32, 32))
+    assert 260_000 < sum(p.numel() for p in model.parameters()) < 280_000
+
+
+def test_the_same_seed_gives_the_same_network_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_model("mlp", (40,), seed=7)
+    after = torch.rand(1)
+    b = build_model("mlp", (40,), seed=7)
+    c = build_model("mlp", (40,), seed=8)
+    assert torch.equal(before, after)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.layers[1].weight, c.layers[1].weight)
+
+
+def test_glorot_initialisation_and_zero_biases():
+    layer = build_model("lenet300_100", (1, 28, 28)).layers[1]
+    expected_std = (2 / (784 + 300)) ** 0.5
+    assert abs(layer.weight.std().item() - expected_std) / expected_std < 0.02
+    assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_unknown_model_and_wrong_input_are_explained():
+    with pytest.raises(LtkitError, match="unknown model 'lenet'.*lenet300_100"):
+        build_model("lenet", (1, 28, 28))
+    with pytest.raises(LtkitError, match="needs image inputs.*'mlp'"):
+        build_model("conv4", (40,))

@@ -1,0 +1,123 @@
+import copy
+
+import pytest
+import torch
+
+from ltkit.errors import LtkitError
+from ltkit.masks import apply_mask, full_mask, layer_kinds, prune_by_magnitude
+from ltkit.models import build_model
+from ltkit.train import TrainConfig, TrainResult, learning_rate, make_optimizer, train, train_step
+
+
+def pruned_mlp(rate=0.7, seed=0):
+    model = build_model("mlp", (20,), seed=seed)
+    mask = prune_by_magnitude(dict(model.named_parameters()), full_mask(model), rate, layer_kinds(model))
+    return model, mask
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-3, batch_size=32, iterations=60),
+        TrainConfig(optimizer="adam", lr=1e-2, weight_decay=5e-3, batch_size=32, iterations=60),
+    ],
+    ids=["sgd-momentum-decay", "adam-decay"],
+)
+def test_pruned_weights_stay_exactly_zero_and_so_does_their_optimizer_state(tiny_data, config):
+    model, mask = pruned_mlp()
+    apply_mask(model, mask)
+    optimizer = make_optimizer(model, config)
+    params = dict(model.named_parameters())
+    for _ in range(30):
+        idx = torch.randint(0, 600, (32,))
+        train_step(model, optimizer, tiny_data.x_train[idx], tiny_data.y_train[idx], mask)
+    for name, keep in mask.items():
+        assert torch.count_nonzero(params[name][~keep]) == 0, name
+        for value in optimizer.state[params[name]].values():
+            if value.shape == keep.shape:
+                assert torch.count_nonzero(value[~keep]) == 0, name
+    result_model, mask = pruned_mlp()
+    train(result_model, tiny_data, config, mask=mask, progress=False)
+    for name, keep in mask.items():
+        assert torch.count_nonzero(dict(result_model.named_parameters())[name][~keep]) == 0
+
+
+def test_kept_weights_of_both_signs_keep_learning(tiny_data):
+    model, mask = pruned_mlp()
+    before = copy.deepcopy(model.state_dict())
+    train(model, tiny_data, TrainConfig(iterations=20, batch_size=32), mask=mask, progress=False)
+    for name, keep in mask.items():
+        start, end = before[name], model.state_dict()[name]
+        for sign in (start > 0, start < 0):
+            moved = (end != start) & keep & sign
+            assert moved.sum() > 0.9 * (keep & sign).sum(), name  # negative weights are not frozen
+
+
+def test_the_same_seeds_give_the_same_run(tiny_data):
+    config = TrainConfig(iterations=50, batch_size=32, eval_every=10)
+    runs = [train(build_model("mlp", (20,), seed=1), tiny_data, config, data_seed=3, progress=False) for _ in range(2)]
+    assert str(runs[0].history) == str(runs[1].history)  # str: the first row's training loss is nan
+    other = train(build_model("mlp", (20,), seed=1), tiny_data, config, data_seed=4, progress=False)
+    assert str(other.history) != str(runs[0].history)
+
+
+def test_the_weights_kept_at_iteration_k_are_exactly_those_of_a_run_stopped_at_k(tiny_data):
+    config = TrainConfig(iterations=40, batch_size=32, eval_every=10)
+    full = train(build_model("mlp", (20,), seed=2), tiny_data, config, data_seed=5, keep_at=13, progress=False)
+    stopped = build_model("mlp", (20,), seed=2)
+    short = TrainConfig(iterations=13, batch_size=32, eval_every=10)
+    train(stopped, tiny_data, short, data_seed=5, progress=False)
+    for name, value in stopped.state_dict().items():
+        assert torch.equal(full.kept_state[name], value), name
+
+
+def test_keeping_iteration_zero_keeps_the_initialisation(tiny_data):
+    model = build_model("mlp", (20,), seed=2)
+    init = copy.deepcopy(model.state_dict())
+    result = train(model, tiny_data, TrainConfig(iterations=10, batch_size=32), keep_at=0, progress=False)
+    assert all(torch.equal(result.kept_state[k], v) for k, v in init.items())
+    result.kept_state["layers.1.weight"].add_(1)  # a copy, not a view of the trained weights
+    assert not torch.equal(result.kept_state["layers.1.weight"], model.state_dict()["layers.1.weight"])
+
+
+def test_training_learns_and_records_learning_curves(tiny_data):
+    result = train(
+        build_model("mlp", (20,)), tiny_data, TrainConfig(iterations=200, batch_size=32, eval_every=50), progress=False
+    )
+    assert [h["iteration"] for h in result.history] == [0, 50, 100, 150, 200]
+    assert result.history[0]["val_acc"] < 0.3 < 0.8 < result.final["val_acc"]
+    assert result.final["train_loss"] < result.history[1]["train_loss"]
+
+
+def test_early_stopping_is_chosen_by_validation_loss_never_by_test_accuracy():
+    rows = [
+        dict(iteration=0, val_loss=2.0, val_acc=0.5, test_acc=0.50),
+        dict(iteration=100, val_loss=0.9, val_acc=0.8, test_acc=0.80),
+        dict(iteration=200, val_loss=1.1, val_acc=0.81, test_acc=0.95),  # best test accuracy: not to be chosen
+    ]
+    summary = TrainResult(history=rows, seconds=0.0).summary()
+    assert summary["early_stop_iter"] == 100 and summary["test_acc"] == 0.80 and summary["final_test_acc"] == 0.95
+
+
+def test_learning_rate_warms_up_then_steps_down_at_milestones():
+    config = TrainConfig(lr=0.1, warmup=10, milestones=(100, 200), gamma=0.1)
+    assert learning_rate(config, 0) == pytest.approx(0.01)
+    assert learning_rate(config, 9) == pytest.approx(0.1)
+    assert learning_rate(config, 99) == pytest.approx(0.1)
+    assert learning_rate(config, 100) == pytest.approx(0.01)
+    assert learning_rate(config, 250) == pytest.approx(0.001)
+
+
+def test_training_can_continue_from_iteration_k(tiny_data):
+    config = TrainConfig(iterations=30, batch_size=32, eval_every=10)
+    result = train(build_model("mlp", (20,)), tiny_data, config, start_iter=12, progress=False)
+    assert [h["iteration"] for h in result.history] == [12, 20, 30]
+    with pytest.raises(LtkitError, match="start iteration"):
+        train(build_model("mlp", (20,)), tiny_data, config, start_iter=31, progress=False)
+
+
+def test_bad_settings_are_explained():
+    with pytest.raises(LtkitError, match="unknown optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(LtkitError, match="lr must be positive"):
+        TrainConfig(lr=0)

@@ -115,7 +115,10 @@ def format_imp_table(result):
         f"{'round':>5}  {'weights':>8}  " + "  ".join(f"{arm:>17}" for arm in ARMS),
     ]
     for row in result.rounds:
-        cells = [f"{100 * row[arm]['test_acc']:6.1f}% ({row[arm]['early_stop_iter']:>6})" for arm in ARMS]
+        cells = [
+            f"{100 * row[arm]['test_acc']:6.1f}% ({row[arm]['early_stop_iter']:>6})" if row[arm] else "-"
+            for arm in ARMS
+        ]
         lines.append(
             f"{row['round']:>5}  {100 * row['weights_remaining']:7.1f}%  " + "  ".join(f"{c:>17}" for c in cells)
         )

@@ -45,6 +45,7 @@ class IMPConfig:
     scope: str = "layerwise"  # or "global"
     rewind_iter: int = 0  # k: rewind to the weights at this iteration (0: the initialisation)
     seed: int = 0
+    controls: bool = True  # also train both controls at every round (three times the work)
 
     def __post_init__(self):
         check_dataset_name(self.dataset)
@@ -98,7 +99,7 @@ class IMPResult:
             dict(
                 round=r["round"],
                 weights_remaining=r["weights_remaining"],
-                **{f"{arm}_{key}": r[arm][key] for arm in ARMS for key in ("test_acc", "early_stop_iter")},
+                **{f"{arm}_{key}": r[arm] and r[arm][key] for arm in ARMS for key in ("test_acc", "early_stop_iter")},
             )
             for r in self.rounds
         ]
@@ -111,7 +112,7 @@ class IMPResult:
                 dict(
                     round=r["round"],
                     weights_remaining=r["weights_remaining"],
-                    **{arm: {k: v for k, v in r[arm].items() if k != "history"} for arm in ARMS},
+                    **{arm: r[arm] and {k: v for k, v in r[arm].items() if k != "history"} for arm in ARMS},
                 )
                 for r in self.rounds
             ],
@@ -164,8 +165,10 @@ def dense_round(config, data, progress):
 def pruning_round(config, data, r, dense, previous, progress):
     """Round r: prune the previous ticket's trained weights, then train the ticket and both controls."""
     mask, starts = round_starts(config, data, r, dense, previous)
-    record = dict(round=r, weights_remaining=fraction_remaining(mask), mask=mask)
-    for arm, (state, arm_mask) in starts.items():
+    record = dict(round=r, weights_remaining=fraction_remaining(mask), mask=mask, reinit=None, random_mask=None)
+    arms = ARMS if config.controls else ("ticket",)
+    for arm in arms:
+        state, arm_mask = starts[arm]
         model = new_model(config, data, config.seed)
         model.load_state_dict(state)
         result = train(

@@ -12,6 +12,7 @@ iteration is the one of minimum validation loss (Frankle & Carbin), never chosen
 """
 
 import copy
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -160,7 +161,8 @@ def train(model, data, config, mask=None, data_seed=0, start_iter=0, keep_at=Non
     steps_since_eval = 0
     started = time.perf_counter()
     model.train()
-    bar = tqdm(total=config.iterations - start_iter, desc=desc, disable=not progress, leave=False)
+    show_bar = progress and not os.environ.get("TQDM_DISABLE")  # an explicit disable= would override tqdm's own
+    bar = tqdm(total=config.iterations - start_iter, desc=desc, disable=not show_bar, leave=False)
     for iteration in range(start_iter, config.iterations + 1):
         if iteration == keep_at:
             kept_state = copy.deepcopy(model.state_dict())

@@ -13,6 +13,7 @@ Every finished round goes to the run cache, so the same call again loads it, and
 half-way resumes at the first unfinished round.
 """
 
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -20,6 +21,7 @@ import torch
 from ltkit.data import check_dataset_name, load_dataset, training_set_size
 from ltkit.errors import LtkitError
 from ltkit.masks import (
+    apply_mask,
     as_rates,
     fraction_remaining,
     full_mask,
@@ -215,3 +217,55 @@ def to_device(record, device):
     if isinstance(record, torch.Tensor):
         return record.to(device)
     return record
+
+
+def across_seeds(results, key="test_acc"):
+    """The same sweep over several seeds, per arm: weights remaining, and `key`'s mean, std and values.
+
+    Returns {arm: {"weights_remaining": [...], "mean": [...], "std": [...], "values": [[per seed], ...]}}.
+    """
+    summary = {}
+    for arm in ARMS:
+        values = [[r[arm][key] for r in result.rounds] for result in results if result.rounds[-1][arm]]
+        if not values:
+            continue
+        per_round = torch.tensor(values, dtype=torch.float64).T
+        summary[arm] = dict(
+            weights_remaining=[r["weights_remaining"] for r in results[0].rounds],
+            mean=per_round.mean(1).tolist(),
+            std=(per_round.std(1) if per_round.shape[1] > 1 else torch.zeros(len(per_round))).tolist(),
+            values=per_round.tolist(),
+        )
+    return summary
+
+
+# --- the dense network, and pruning it once --------------------------------------------------------
+
+
+def train_dense(data, model, profile=None, seed=0, progress=True):
+    """The trained dense network of a profile (loaded from the cache when it is there) and its record.
+
+    This is round 0 of the IMP sweep with the same settings, so it shares that sweep's cache: whichever
+    lesson trains it first, the others load it. The record holds the learning curve ("history" of the
+    "ticket" arm) and the summary figures.
+    """
+    config = imp_config(data.name, model, profile, seed=seed, rounds=0)
+    dense = run_imp(config, data=data, progress=progress).rounds[0]
+    network = new_model(config, data, seed)
+    network.load_state_dict(dense["ticket_state"])
+    return network, dense
+
+
+def prune_once(model, keep, scope="layerwise"):
+    """The mask keeping a fraction `keep` of every layer's weights (layerwise) or of all of them (global),
+    chosen by magnitude from `model`'s current weights: one-shot pruning."""
+    if not 0 < keep <= 1:
+        raise LtkitError(f"the fraction of weights to keep must be in (0, 1]; got {keep}")
+    return prune_by_magnitude(dict(model.named_parameters()), full_mask(model), 1 - keep, layer_kinds(model), scope)
+
+
+def pruned_copy(model, mask):
+    """A copy of `model` with the pruned weights set to zero; `model` itself is left as it was."""
+    copy = deepcopy(model)
+    apply_mask(copy, mask)
+    return copy

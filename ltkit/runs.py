@@ -15,7 +15,7 @@ import torch
 from ltkit.data import atomic_torch_save, data_dir
 from ltkit.errors import LtkitError
 
-CACHE_VERSION = 1  # bump when what a step file holds changes, so old results are not misread
+CACHE_VERSION = 2  # bump when what a step file holds changes, so old results are not misread
 
 
 def config_hash(config):

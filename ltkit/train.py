@@ -7,8 +7,9 @@ pruned weights are zeroed before every step, so those weights stay exactly zero 
 state behind them (Adam's moments, SGD's momentum, weight decay: all are zero for a zero weight with a
 zero gradient).
 
-The network is evaluated on validation and test data every `eval_every` iterations; the early-stop
-iteration is the one of minimum validation loss (Frankle & Carbin), never chosen by test accuracy.
+The network is evaluated on validation data every `eval_every` iterations; the early-stop iteration is
+the one of minimum validation loss (Frankle & Carbin). The test set is only measured after training, on
+the weights of the early-stop iteration and on the final weights, so nothing is ever chosen by it.
 """
 
 import copy
@@ -113,9 +114,15 @@ def evaluate(model, x, y, batch_size=2000):
 
 @dataclass
 class TrainResult:
-    """What a training run measured. Accuracies are fractions."""
+    """What a training run measured. Accuracies are fractions.
 
-    history: list  # one dict per evaluation: iteration, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc
+    The test set is measured only after training, twice: with the weights of the early-stop iteration
+    (kept when the validation loss reached its minimum) and with the final weights.
+    """
+
+    history: list  # one row per evaluation: iteration, train_loss, train_acc, val_loss, val_acc
+    early_stop_test: tuple  # (loss, accuracy) on the test set, weights of the early-stop iteration
+    final_test: tuple  # (loss, accuracy) on the test set, final weights
     seconds: float
     kept_state: dict = field(default=None, repr=False)  # the weights at the rewind iteration, if asked for
 
@@ -130,24 +137,37 @@ class TrainResult:
         return min(self.history, key=lambda h: h["val_loss"])
 
     def summary(self):
-        """The figures reported for a run. Accuracies are taken at the early-stop iteration, as Frankle &
-        Carbin report them (chosen by validation loss, never by test accuracy); the final ones beside."""
+        """The figures reported for a run: test accuracy at the early-stop iteration, as Frankle & Carbin
+        report it (chosen by validation loss, never by test accuracy), and at the end of training."""
         return dict(
-            test_acc=self.early_stop["test_acc"],
+            test_acc=self.early_stop_test[1],
             val_acc=self.early_stop["val_acc"],
             early_stop_iter=self.early_stop["iteration"],
-            final_test_acc=self.final["test_acc"],
+            final_test_acc=self.final_test[1],
             final_val_acc=self.final["val_acc"],
         )
 
 
-def train(model, data, config, mask=None, data_seed=0, start_iter=0, keep_at=None, progress=True, desc="training"):
+def train(
+    model,
+    data,
+    config,
+    mask=None,
+    data_seed=0,
+    start_iter=0,
+    keep_at=None,
+    watch_test=False,
+    progress=True,
+    desc="training",
+):
     """Train `model` in place from iteration `start_iter` to `config.iterations` on `data` (Splits).
 
     mask: keep only these weights (zeroed now, kept at zero throughout).
     data_seed: the order of mini-batches (and augmentations); two runs differing only here see the same
         data in a different order.
     keep_at: an iteration whose weights to return as `kept_state` (a copy of the state_dict), for rewinding.
+    watch_test: also put test loss and accuracy in every row of the history. Only for showing why that
+        is a bad idea (lesson 01): choosing anything by them would fit the test set.
     """
     if not 0 <= start_iter <= config.iterations:
         raise LtkitError(f"start iteration {start_iter} is outside the run's 0..{config.iterations} iterations")
@@ -156,7 +176,7 @@ def train(model, data, config, mask=None, data_seed=0, start_iter=0, keep_at=Non
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(data_seed)
     batches = batch_indices(len(data.y_train), config.batch_size, generator)
-    history, kept_state = [], None
+    history, kept_state, best_state = [], None, None
     running = torch.zeros(2, device=data.device)
     steps_since_eval = 0
     started = time.perf_counter()
@@ -167,7 +187,10 @@ def train(model, data, config, mask=None, data_seed=0, start_iter=0, keep_at=Non
         if iteration == keep_at:
             kept_state = copy.deepcopy(model.state_dict())
         if iteration == start_iter or iteration % config.eval_every == 0 or iteration == config.iterations:
-            history.append(record(model, data, iteration, running, steps_since_eval))
+            row = record(model, data, iteration, running, steps_since_eval, watch_test)
+            if not history or row["val_loss"] < min(h["val_loss"] for h in history):
+                best_state = copy.deepcopy(model.state_dict())  # the early-stop weights so far
+            history.append(row)
             running.zero_()
             steps_since_eval = 0
             bar.set_postfix(val_acc=f"{history[-1]['val_acc']:.3f}")
@@ -184,20 +207,23 @@ def train(model, data, config, mask=None, data_seed=0, start_iter=0, keep_at=Non
         steps_since_eval += 1
         bar.update(1)
     bar.close()
-    return TrainResult(history=history, seconds=time.perf_counter() - started, kept_state=kept_state)
+    seconds = time.perf_counter() - started
+    early_stopped = copy.deepcopy(model)
+    early_stopped.load_state_dict(best_state)
+    return TrainResult(
+        history=history,
+        early_stop_test=evaluate(early_stopped, data.x_test, data.y_test),
+        final_test=evaluate(model, data.x_test, data.y_test),
+        seconds=seconds,
+        kept_state=kept_state,
+    )
 
 
-def record(model, data, iteration, running, steps):
-    """One row of the learning curve: training figures averaged since the last row, then val and test."""
+def record(model, data, iteration, running, steps, watch_test=False):
+    """One row of the learning curve: training figures averaged since the last row, then validation."""
     train_loss, train_acc = (running / steps).tolist() if steps else (float("nan"), float("nan"))
     val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
-    return dict(
-        iteration=iteration,
-        train_loss=train_loss,
-        train_acc=train_acc,
-        val_loss=val_loss,
-        val_acc=val_acc,
-        test_loss=test_loss,
-        test_acc=test_acc,
-    )
+    row = dict(iteration=iteration, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc)
+    if watch_test:
+        row["test_loss"], row["test_acc"] = evaluate(model, data.x_test, data.y_test)
+    return row

@@ -1,4 +1,5 @@
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ import torch
 from ltkit.errors import LtkitError
 from ltkit.masks import apply_mask, full_mask, layer_kinds, prune_by_magnitude
 from ltkit.models import build_model
-from ltkit.train import TrainConfig, TrainResult, learning_rate, make_optimizer, train, train_step
+from ltkit.train import TrainConfig, evaluate, learning_rate, make_optimizer, train, train_step
 
 
 def pruned_mlp(rate=0.7, seed=0):
@@ -89,14 +90,21 @@ def test_training_learns_and_records_learning_curves(tiny_data):
     assert result.final["train_loss"] < result.history[1]["train_loss"]
 
 
-def test_early_stopping_is_chosen_by_validation_loss_never_by_test_accuracy():
-    rows = [
-        dict(iteration=0, val_loss=2.0, val_acc=0.5, test_acc=0.50),
-        dict(iteration=100, val_loss=0.9, val_acc=0.8, test_acc=0.80),
-        dict(iteration=200, val_loss=1.1, val_acc=0.81, test_acc=0.95),  # best test accuracy: not to be chosen
-    ]
-    summary = TrainResult(history=rows, seconds=0.0).summary()
-    assert summary["early_stop_iter"] == 100 and summary["test_acc"] == 0.80 and summary["final_test_acc"] == 0.95
+def test_test_accuracy_is_measured_on_the_weights_of_minimum_validation_loss(tiny_data):
+    config = TrainConfig(lr=3e-2, iterations=300, batch_size=32, eval_every=20)
+    result = train(build_model("mlp", (20,), seed=4), tiny_data, config, data_seed=1, progress=False)
+    stop = min(result.history, key=lambda h: h["val_loss"])["iteration"]
+    assert result.summary()["early_stop_iter"] == stop < 300 and "test_acc" not in result.history[0]
+    replay = build_model("mlp", (20,), seed=4)
+    train(replay, tiny_data, replace(config, iterations=stop), data_seed=1, progress=False)
+    assert result.summary()["test_acc"] == evaluate(replay, tiny_data.x_test, tiny_data.y_test)[1]
+    assert result.summary()["final_test_acc"] == result.final_test[1]
+
+
+def test_watching_the_test_set_is_possible_for_teaching_only(tiny_data):
+    config = TrainConfig(iterations=40, batch_size=32, eval_every=20)
+    result = train(build_model("mlp", (20,)), tiny_data, config, watch_test=True, progress=False)
+    assert all("test_acc" in row for row in result.history)
 
 
 def test_learning_rate_warms_up_then_steps_down_at_milestones():

@@ -2,18 +2,35 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+WIDGETS7 := $(VENV)/ipywidgets7
+PROFILE ?= class
 
-.PHONY: run test lint bench lab clean
+.PHONY: run test lint unit lessons widgets7 bench lab clean
 
+# Execute every lesson headless ($(PROFILE) profile) into build/notebooks and build/html.
 run: $(STAMP)
-	$(VENV)/bin/ltkit imp --dataset mnist1d --model mlp --json build/imp-mnist1d-mlp.json
+	$(PYTHON) -m ltkit.course --profile $(PROFILE) --output build
 
-test: $(STAMP) lint
-	TQDM_DISABLE=1 $(PYTHON) -m pytest
+# Lint, unit tests, the dashboards under ipywidgets 7 (as on Colab), then every lesson in the ci profile.
+test: lint unit widgets7 lessons
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+unit: $(STAMP)
+	TQDM_DISABLE=1 $(PYTHON) -m pytest -q tests
+
+lessons: $(STAMP)
+	LTKIT_PROFILE=ci TQDM_DISABLE=1 $(PYTHON) -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=1800 -p no:cacheprovider notebooks
+
+widgets7: $(STAMP) $(WIDGETS7)/.installed
+	PYTHONPATH=$(WIDGETS7) TQDM_DISABLE=1 $(PYTHON) -m pytest -q -p no:warnings tests/test_widgets.py
+
+$(WIDGETS7)/.installed: $(STAMP)
+	$(PYTHON) -m pip install --quiet --no-deps --target $(WIDGETS7) ipywidgets==7.7.1 ipython_genutils
+	touch $@
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/epoch_speed.py

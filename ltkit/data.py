@@ -185,8 +185,8 @@ def load_idx_dataset(name, root, download):
     if files is None:
         looked = ", ".join(str(f) for f in folders)
         raise LtkitError(
-            f"{name} is not on this machine (looked in {looked}) and could not be downloaded; connect to the "
-            f"internet and load it again, or copy the four IDX files into {folders[0]}{IDX_DATASETS[name][2]}"
+            f"{name} is not on this machine (looked in {looked}){missing_hint(download)}, or copy the four IDX "
+            f"files into {folders[0]}{IDX_DATASETS[name][2]}"
         )
     return read_idx_dataset(files)
 
@@ -197,10 +197,16 @@ def load_cifar10(root, download):
         try_download("CIFAR10", root)
     if not (folder / "test_batch").exists():
         raise LtkitError(
-            f"CIFAR-10 is not on this machine (looked in {folder}) and could not be downloaded; connect to "
-            f"the internet and load it again, or unpack cifar-10-python.tar.gz into {root}"
+            f"CIFAR-10 is not on this machine (looked in {folder}){missing_hint(download)}, or unpack "
+            f"cifar-10-python.tar.gz into {root}"
         )
     return read_cifar_batches(folder)
+
+
+def missing_hint(download_tried):
+    if download_tried:
+        return " and could not be downloaded; connect to the internet and load it again"
+    return "; loading it with a connection to the internet downloads it"
 
 
 def try_download(torchvision_class, root):

@@ -31,8 +31,8 @@ from ltkit.masks import (
 )
 from ltkit.models import build_model, check_model_name
 from ltkit.profiles import settings
-from ltkit.runs import Run
-from ltkit.train import TrainConfig, iterations_for, resize, train
+from ltkit.runs import Run, state_hash
+from ltkit.train import TrainConfig, evaluate, iterations_for, resize, train
 
 ARMS = ("ticket", "reinit", "random_mask")
 
@@ -243,17 +243,17 @@ def across_seeds(results, key="test_acc"):
 
 
 def train_dense(data, model, profile=None, seed=0, progress=True):
-    """The trained dense network of a profile (loaded from the cache when it is there) and its record.
+    """The trained dense network of a profile (loaded from the cache when it is there) and its record:
+    summary figures and learning curve ("history").
 
     This is round 0 of the IMP sweep with the same settings, so it shares that sweep's cache: whichever
-    lesson trains it first, the others load it. The record holds the learning curve ("history" of the
-    "ticket" arm) and the summary figures.
+    lesson trains it first, the others load it.
     """
     config = imp_config(data.name, model, profile, seed=seed, rounds=0)
     dense = run_imp(config, data=data, progress=progress).rounds[0]
     network = new_model(config, data, seed)
     network.load_state_dict(dense["ticket_state"])
-    return network, dense
+    return network, dense["ticket"]
 
 
 def prune_once(model, keep, scope="layerwise"):
@@ -269,3 +269,31 @@ def pruned_copy(model, mask):
     copy = deepcopy(model)
     apply_mask(copy, mask)
     return copy
+
+
+def pruned_accuracy(model, data, keep, scope="layerwise"):
+    """Test accuracy of the trained `model` pruned once to a fraction `keep` of its weights, with no
+    retraining; and the mask."""
+    mask = prune_once(model, keep, scope)
+    return evaluate(pruned_copy(model, mask), data.x_test, data.y_test)[1], mask
+
+
+def retrain_pruned(model, data, keep, train_config, scope="layerwise", seed=0, progress=True):
+    """Prune the trained `model` once, then train the surviving weights on from their trained values
+    (fine-tuning, as Han et al. 2015 do). Returns the run's summary; cached by the weights' content."""
+    key = dict(weights=state_hash(model.state_dict()), keep=keep, scope=scope, train=train_config.to_dict(), seed=seed)
+    run = Run("retrain", key)
+    if run.has("result"):
+        return run.load("result")
+    mask = prune_once(model, keep, scope)
+    result = train(
+        pruned_copy(model, mask),
+        data,
+        train_config,
+        mask=mask,
+        data_seed=seed,
+        progress=progress,
+        desc=f"retraining {100 * keep:g}%",
+    )
+    run.save("result", result.summary())
+    return result.summary()

@@ -73,8 +73,10 @@ def prune_by_magnitude(weights, mask, rates, kinds, scope="layerwise"):
                 f"global pruning removes one shared fraction, but the rates differ ({rates}); "
                 f"pass one number, set a kind to 0 to leave it out, or use scope='layerwise'"
             )
+        if not pruned_kinds:
+            return dict(mask)
         pool = [name for name in mask if kinds[name] in pruned_kinds]
-        count = round(shared.pop() * sum(int(mask[n].sum()) for n in pool)) if pool else 0
+        count = round(shared.pop() * sum(int(mask[n].sum()) for n in pool))
         new_mask = dict(mask)
         new_mask.update(drop_smallest({n: weights[n] for n in pool}, {n: mask[n] for n in pool}, count))
         return new_mask

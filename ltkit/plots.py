@@ -8,7 +8,6 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 ARM_STYLE = {
     "ticket": dict(color="tab:blue", label="winning ticket (rewound)"),
@@ -58,27 +57,29 @@ def sparsity_axis(ax, fractions):
     percents = 100 * np.asarray(fractions)
     ax.set_xscale("log")
     ax.set_xlim(percents.max() * 1.15, percents.min() / 1.15)
-    ticks = [p for p in (100, 50, 30, 20, 10, 5, 3, 2, 1, 0.5) if percents.min() / 1.2 <= p <= percents.max() * 1.2]
+    ticks = [p for p in (100, 50, 30, 20, 15, 10, 5, 3, 2, 1, 0.5) if percents.min() / 1.2 <= p <= percents.max() * 1.2]
     ax.set_xticks(ticks, [f"{p:g}" for p in ticks])
     ax.minorticks_off()
     ax.set_xlabel("weights remaining (%)")
     ax.grid(alpha=0.3)
 
 
-def against_sparsity(summary, key_label="test accuracy (%) at early stop", percent=True, ax=None, title=""):
-    """One line per arm with error bars over seeds, from lottery.across_seeds()."""
+def against_sparsity(lines, ylabel="test accuracy (%) at early stop", dense=None, ax=None, title="", percent=True):
+    """Accuracy (or any other figure) against weights remaining, one line per label, with error bars when
+    there is a "std". lines: {label: {"weights_remaining": [...], "mean": [...], "std": [...]}}, as
+    lottery.across_seeds() returns; labels that are arms get the arms' colours and names. percent: the
+    values are fractions, shown as percentages."""
     ax = new_axes(ax)
     scale = 100 if percent else 1
-    fractions = []
-    for arm, line in summary.items():
-        fractions = line["weights_remaining"]
-        x = 100 * np.asarray(fractions)
-        mean, std = scale * np.asarray(line["mean"]), scale * np.asarray(line["std"])
-        ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, **ARM_STYLE.get(arm, dict(label=arm)))
-    dense = summary[next(iter(summary))]["mean"][0] * scale
-    ax.axhline(dense, color="black", lw=1, ls="--", label="dense network")
-    sparsity_axis(ax, fractions)
-    ax.set_ylabel(key_label)
+    for label, line in lines.items():
+        x = 100 * np.asarray(line["weights_remaining"])
+        std = scale * np.asarray(line["std"]) if "std" in line else None
+        style = ARM_STYLE.get(label, dict(label=label))
+        ax.errorbar(x, scale * np.asarray(line["mean"]), yerr=std, marker="o", ms=4, capsize=3, **style)
+    if dense is not None:
+        ax.axhline(scale * dense, color="black", lw=1, ls="--", label="dense network")
+    sparsity_axis(ax, [f for line in lines.values() for f in line["weights_remaining"]])
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     ax.set_title(title)
     return ax
@@ -127,6 +128,8 @@ def examples(data, per_class=3, class_names=None):
             for x in data.x_train[data.y_train == c][:per_class].cpu():
                 ax.plot(x.numpy(), lw=1)
             ax.set_title(class_names[c] if class_names else f"class {c}", fontsize=9)
+        fig.supxlabel("position in the signal")
+        fig.supylabel("value (standardised)")
         return fig
     fig, axes = plt.subplots(
         per_class, data.num_classes, figsize=(data.num_classes * 1.1, per_class * 1.2), layout="constrained"
@@ -142,21 +145,34 @@ def examples(data, per_class=3, class_names=None):
 
 
 def grid_of_masks(masks, image_shape, titles):
-    """Several first-layer masks side by side (for example one per IMP round)."""
+    """First-layer masks side by side (for example one per IMP round). Each pixel shows how many of its
+    connections survive relative to the average pixel of that mask, on one shared scale, so the pattern
+    is comparable between masks of very different sparsity."""
     n = len(masks)
-    cols = min(n, 5)
-    fig, axes = plt.subplots(
-        math.ceil(n / cols), cols, figsize=(3 * cols, 2.8 * math.ceil(n / cols)), layout="constrained", squeeze=False
-    )
+    cols = min(n, 6)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1, 2.6 * rows), layout="constrained", squeeze=False)
     for ax, mask, title in zip(axes.flat, masks, titles):
-        ax.imshow(mask.float().sum(0).view(*image_shape).cpu().numpy(), cmap="magma")
+        counts = mask.float().sum(0).view(*image_shape).cpu()
+        shown = ax.imshow((counts / counts.mean()).numpy(), cmap="magma", vmin=0, vmax=2)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    fig.colorbar(shown, ax=axes, fraction=0.02, label="connections kept / average pixel")
     return fig
 
 
-def to_numpy(tensor):
-    return tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else np.asarray(tensor)
+def table(rows, percent=()):
+    """A list of dicts as an HTML table for a notebook; the columns named in `percent` shown as %."""
+    from IPython.display import HTML
+
+    def cell(key, value):
+        if key in percent and isinstance(value, float):
+            return f"{100 * value:.1f}%"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    head = "".join(f"<th>{key}</th>" for key in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{cell(k, v)}</td>" for k, v in row.items()) + "</tr>" for row in rows)
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")

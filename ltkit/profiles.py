@@ -9,6 +9,7 @@ and pruning rates stay the papers' (or, for the MNIST-1D MLP, this kit's own cal
 
 import os
 
+from ltkit.data import training_set_size
 from ltkit.errors import LtkitError
 from ltkit.models import check_model_name
 from ltkit.train import TrainConfig, iterations_for, resize
@@ -107,3 +108,32 @@ def settings(model, profile=None, n_train=None):
             raise LtkitError("settings() needs n_train to size a run in epochs")
         train = resize(train, iterations_for(epochs, n_train, train.batch_size))
     return dict(train=train, rates=paper["rates"], scope=paper["scope"], rounds=sizes["rounds"], seeds=sizes["seeds"])
+
+
+COURSE_EXPERIMENTS = [
+    ("mnist1d", "mlp"),
+    ("fashion-mnist", "lenet300_100"),
+    ("cifar10", "conv2"),
+    ("cifar10", "resnet20"),
+]
+
+
+def profile_table(experiments=COURSE_EXPERIMENTS):
+    """One row per profile and experiment: how long one training run is, and how many rounds and seeds."""
+    rows = []
+    for profile in PROFILES:
+        for dataset, model in experiments:
+            n_train = training_set_size(dataset)
+            chosen = settings(model, profile, n_train)
+            train = chosen["train"]
+            rows.append(
+                dict(
+                    profile=profile,
+                    experiment=f"{model} on {dataset}",
+                    iterations=train.iterations,
+                    epochs=round(train.iterations * train.batch_size / n_train, 1),
+                    imp_rounds=chosen["rounds"],
+                    seeds=chosen["seeds"],
+                )
+            )
+    return rows

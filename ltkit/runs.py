@@ -23,6 +23,15 @@ def config_hash(config):
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def state_hash(state_dict):
+    """A short fingerprint of a network's weights: the same weights give the same hash on any device."""
+    digest = hashlib.sha256()
+    for name, tensor in state_dict.items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 class Run:
     """The cached steps of one run. With enabled=False nothing is read or written."""
 

@@ -1,7 +1,9 @@
 """Where computation runs: the device, the CPU thread count, the seeds."""
 
 import os
+import platform
 import random
+import sys
 
 import numpy as np
 import torch
@@ -45,3 +47,16 @@ def setup(device=None, threads=None, seed=0):
     set_cpu_threads(threads)
     seed_everything(seed)
     return pick_device(device)
+
+
+def describe_environment(device):
+    """What this kernel runs on, for the welcome lesson's environment check."""
+    return dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        device=str(device),
+        gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else "none",
+        cpu_threads_used=torch.get_num_threads(),
+        cpu_cores=os.cpu_count(),
+        on_colab="google.colab" in sys.modules,
+    )

@@ -12,9 +12,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from ltkit.lottery import ARMS, prune_once, pruned_copy
+from ltkit.lottery import ARMS, pruned_accuracy
 from ltkit.plots import ARM_STYLE, input_connections, sparsity_axis
-from ltkit.train import evaluate
 
 KEEP_FRACTIONS = (1.0, 0.8, 0.64, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)
 
@@ -71,8 +70,7 @@ def sparsity_explorer(model, data, image_shape=None, keep_fractions=KEEP_FRACTIO
 
     def measure(fraction, how):
         if (fraction, how) not in measured:
-            mask = prune_once(model, fraction, how)
-            _, accuracy = evaluate(pruned_copy(model, mask), data.x_test, data.y_test)
+            accuracy, mask = pruned_accuracy(model, data, fraction, how)
             measured[(fraction, how)] = dict(test_acc=accuracy, mask=mask)
         return measured[(fraction, how)]
 

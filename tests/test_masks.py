@@ -83,6 +83,13 @@ def test_global_pruning_shares_one_threshold_across_layers():
     assert all(weights(model)[n][m].abs().min() >= threshold for n, m in mask.items())
 
 
+def test_a_zero_rate_prunes_nothing_in_either_scope():
+    model = build_model("mlp", (40,))
+    for scope in ("layerwise", "global"):
+        mask = prune_by_magnitude(weights(model), full_mask(model), 0.0, layer_kinds(model), scope)
+        assert fraction_remaining(mask) == 1.0
+
+
 def test_global_pruning_can_leave_the_output_layer_out():
     model = build_model("lenet300_100", (1, 28, 28))
     kinds = layer_kinds(model)

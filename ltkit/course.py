@@ -1,0 +1,76 @@
+"""The whole course, headless: execute every lesson into a build folder, as notebooks and as HTML.
+
+    python -m ltkit.course [--profile class] [--output build] [lesson names...]
+
+Instructors run it before class (on a GPU machine with --profile paper, say), so that every cached run
+is ready and the executed lessons can be read without running anything. Prints each lesson's time.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ltkit.errors import LtkitError
+from ltkit.profiles import PROFILES
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute_lesson(path, output, timeout=None):
+    """Run one notebook top to bottom; write it executed and as HTML. Returns the seconds it took."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    started = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        (output / "notebooks").mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, output / "notebooks" / path.name)
+        html, _ = HTMLExporter().from_notebook_node(notebook)
+        (output / "html").mkdir(parents=True, exist_ok=True)
+        (output / "html" / path.with_suffix(".html").name).write_text(html)
+    return time.perf_counter() - started
+
+
+def lessons(names=()):
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if names:
+        paths = [p for p in paths if p.stem in names or p.name in names]
+        if not paths:
+            raise LtkitError(f"no lesson named {', '.join(names)} in {NOTEBOOKS}")
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m ltkit.course", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("LTKIT_PROFILE", "class"))
+    parser.add_argument("--output", type=Path, default=Path("build"))
+    parser.add_argument("names", nargs="*", help="lessons to run (default: all), e.g. 03_winning_tickets")
+    args = parser.parse_args(argv)
+    os.environ["LTKIT_PROFILE"] = args.profile  # the kernels inherit it; each lesson's first cell reads it
+    try:
+        paths = lessons(args.names)
+    except LtkitError as error:
+        print(f"ltkit: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Running {len(paths)} lessons in the {args.profile!r} profile into {args.output}/")
+    for path in paths:
+        try:
+            seconds = execute_lesson(path, args.output)
+        except Exception as error:  # a failing cell: the partly executed notebook is written for reading
+            print(f"{path.stem}: FAILED ({type(error).__name__}); see {args.output / 'html' / path.stem}.html")
+            return 1
+        print(f"{path.stem:<24} {seconds:7.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

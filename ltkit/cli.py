@@ -3,6 +3,9 @@
     ltkit imp --dataset mnist1d --model mlp            # a lottery-ticket sweep and its table
     ltkit train --dataset fashion-mnist --model lenet300_100 --epochs 2
     ltkit datasets                                     # which datasets are here, and where
+    ltkit instability --dataset mnist1d --model mlp --rewind 0,100,500   # linear mode connectivity
+    ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
+    ltkit fge --dataset fashion-mnist --model lenet300_100               # fast geometric ensembling
 
 Results go through the run cache (data/runs), so the same command again returns at once and an
 interrupted sweep resumes where it stopped. A mistake in the arguments prints one line and exits with 2.
@@ -13,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from ltkit.connectivity import CURVES, as_points, connectivity_config, run_curve, run_fge, run_instability
 from ltkit.data import DATASETS, available_datasets, load_dataset
 from ltkit.errors import LtkitError
 from ltkit.lottery import ARMS, imp_config, run_imp
@@ -50,6 +54,18 @@ def positive(text):
     return value
 
 
+def iteration_list(text):
+    try:
+        values = [int(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be iterations separated by commas, like 0,100,500; got {text}"
+        ) from None
+    if any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError(f"iterations must be 0 or more, got {text}")
+    return values
+
+
 def add_common(parser):
     parser.add_argument(
         "--dataset", required=True, choices=list(DATASETS), metavar="D", help=f"one of: {', '.join(DATASETS)}"
@@ -85,6 +101,30 @@ def build_parser():
     tr = commands.add_parser("train", help="train one dense network and report its accuracy")
     add_common(tr)
     tr.set_defaults(run=command_train)
+
+    inst = commands.add_parser(
+        "instability", help="the error barrier between two copies of a network trained on from iteration k"
+    )
+    add_common(inst)
+    inst.add_argument(
+        "--rewind", type=iteration_list, required=True, metavar="K1,K2,...", help="iterations k at which to copy"
+    )
+    inst.add_argument(
+        "--sparsity", type=fraction, metavar="F", help="also the IMP ticket keeping about this fraction of the weights"
+    )
+    inst.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    inst.set_defaults(run=command_instability)
+
+    curve = commands.add_parser("curve", help="a low-error curve between two independently trained networks")
+    add_common(curve)
+    curve.add_argument("--kind", choices=list(CURVES), default="bezier", help="the curve's shape (default bezier)")
+    curve.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    curve.set_defaults(run=command_curve)
+
+    fge = commands.add_parser("fge", help="fast geometric ensembling against a single network and an ensemble")
+    add_common(fge)
+    fge.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    fge.set_defaults(run=command_fge)
 
     ds = commands.add_parser("datasets", help="which datasets are available here, and where")
     ds.set_defaults(run=command_datasets)
@@ -141,6 +181,94 @@ def command_train(args):
         f"{summary['early_stop_iter']}, {100 * summary['final_test_acc']:.1f}% at the end"
     )
     return dict(**summary, train_seconds=result.seconds, epochs=epochs, iterations=config.iterations)
+
+
+def command_instability(args):
+    config = connectivity_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    device = setup(args.device, seed=args.seed)
+    rows = run_instability(config, args.rewind, args.sparsity, device=device, cache=not args.no_cache)
+    print(format_instability_table(config, rows))
+    arms = lambda row: {arm: arm_json(row[arm]) for arm in ("dense", "ticket") if arm in row}
+    return dict(config=config.to_dict(), rewind=[dict(k=row["k"], **arms(row)) for row in rows])
+
+
+def arm_json(record):
+    return {**{key: value for key, value in record.items() if key != "line"}, "line": as_points(record["line"])}
+
+
+def format_instability_table(config, rows):
+    arms = [arm for arm in ("dense", "ticket") if arm in rows[0]]
+    titles = {"dense": "dense", "ticket": f"ticket {100 * rows[0].get('ticket', {}).get('weights_remaining', 0):.1f}%"}
+    lines = [
+        f"Instability: {config.model} on {config.dataset}, {config.train.iterations} iterations. Test-error barrier"
+        f" (points) between two copies trained on from iteration k, stable below 2; the copies' errors in brackets",
+        f"{'k':>7}" + "".join(f"  {titles[arm]:>22}" for arm in arms),
+    ]
+    for row in rows:
+        cells = [
+            f"{100 * row[arm]['barrier']:5.1f} ({100 * row[arm]['test_err_ends'][0]:4.1f}, "
+            f"{100 * row[arm]['test_err_ends'][1]:4.1f})"
+            for arm in arms
+        ]
+        lines.append(f"{row['k']:>7}" + "".join(f"  {cell:>22}" for cell in cells))
+    return "\n".join(lines)
+
+
+def command_curve(args):
+    config = connectivity_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    device = setup(args.device, seed=args.seed)
+    result = run_curve(config, args.kind, device=device, cache=not args.no_cache)
+    print(format_curve_table(config, result))
+    return dict(
+        config=config.to_dict(),
+        kind=result["kind"],
+        seeds=result["seeds"],
+        line=as_points(result["line"]),
+        curve=as_points(result["curve"]),
+        barrier_line=result["line"]["barrier"],
+        barrier_curve=result["curve"]["barrier"],
+    )
+
+
+def format_curve_table(config, result):
+    kind = result["kind"]
+    lines = [
+        f"{config.model} on {config.dataset}: the straight line and a fitted {kind} curve between two independently "
+        f"trained networks (seeds {result['seeds'][0]} and {result['seeds'][1]})",
+        f"{'t':>6}  {'line test err':>14}  {kind + ' test err':>16}  "
+        f"{'line train loss':>15}  {kind + ' train loss':>17}",
+    ]
+    for line, curve in zip(as_points(result["line"]), as_points(result["curve"])):
+        lines.append(
+            f"{line['t']:6.3f}  {100 * line['test_err']:13.1f}%  {100 * curve['test_err']:15.1f}%  "
+            f"{line['train_loss']:15.3f}  {curve['train_loss']:17.3f}"
+        )
+    lines.append(
+        f"barrier (points): straight line {100 * result['line']['barrier']:.1f}, "
+        f"{kind} curve {100 * result['curve']['barrier']:.1f}"
+    )
+    return "\n".join(lines)
+
+
+def command_fge(args):
+    config = connectivity_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    device = setup(args.device, seed=args.seed)
+    result = run_fge(config, device=device, cache=not args.no_cache)
+    print(format_fge_table(config, result))
+    return dict(config=config.to_dict(), **result)
+
+
+def format_fge_table(config, result):
+    budget, members = result["budget"], config.independent
+    rows = [
+        (f"the network FGE starts from ({config.train.iterations} iterations)", result["start_acc"]),
+        (f"FGE: {len(result['snapshots'])} snapshots, one per cycle of {config.fge_cycle}", result["fge_acc"]),
+        (f"one network trained {budget} iterations", result["single_acc"]),
+        (f"{members} independent networks, {budget // members} iterations each", result["independent_acc"]),
+    ]
+    lines = [f"FGE: {config.model} on {config.dataset}; test accuracy at the same budget of {budget} iterations"]
+    lines += [f"  {label:<55}{100 * acc:6.1f}%" for label, acc in rows]
+    return "\n".join(lines)
 
 
 def command_datasets(args):

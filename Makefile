@@ -26,6 +26,7 @@ lessons: $(STAMP)
 		--nbval-cell-timeout=1800 -p no:cacheprovider notebooks
 
 widgets7: $(STAMP) $(WIDGETS7)/.installed
+	PYTHONPATH=$(WIDGETS7) $(PYTHON) -c "import ipywidgets; print('dashboards under ipywidgets', ipywidgets.__version__)"
 	PYTHONPATH=$(WIDGETS7) TQDM_DISABLE=1 $(PYTHON) -m pytest -q -p no:warnings tests/test_widgets.py
 
 $(WIDGETS7)/.installed: $(STAMP)

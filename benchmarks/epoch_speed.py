@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ltkit.data import find_idx_folder, idx_folders, load_dataset
+from ltkit.data import data_dir, find_idx_folder, idx_folders, load_dataset
 from ltkit.models import build_model
 from ltkit.runtime import set_cpu_threads
 from ltkit.train import TrainConfig, iterations_for, make_optimizer, train
@@ -43,7 +43,7 @@ def dataloader_epochs(epochs):
     root = Path(tempfile.mkdtemp())
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for path in find_idx_folder(idx_folders("fashion-mnist", Path("data").resolve())).values():
+    for path in find_idx_folder(idx_folders("fashion-mnist", data_dir())).values():
         target = raw / path.name.removesuffix(".gz")
         with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)

@@ -170,6 +170,7 @@ class ConnectivityConfig:
     fge_lr_high: float = 1e-3
     fge_lr_low: float = 1e-5
     independent: int = 2  # networks in the independently trained ensemble FGE is compared with
+    plane_resolution: int = 21  # grid points per side of the loss-surface picture
 
     def __post_init__(self):
         check_dataset_name(self.dataset)
@@ -215,6 +216,7 @@ def connectivity_config(dataset, model, profile=None, epochs=None, **fields):
         fge_lr_high=preset["fge_lr_high"] * train_config.lr,
         fge_lr_low=preset["fge_lr_low"] * train_config.lr,
         independent=preset["independent"],
+        plane_resolution=preset["plane_resolution"],
     )
     chosen.update({key: value for key, value in fields.items() if value is not None})
     return ConnectivityConfig(dataset=dataset, model=model, train=train_config, **chosen)
@@ -305,22 +307,27 @@ def copies_barrier(config, data, start_state, k, mask=None, progress=True):
 
 def imp_ticket(config, data, k, weights_remaining, cache, progress):
     """IMP with rewinding to k down to about `weights_remaining`: (the rewind weights W_k, the mask of the
-    round nearest that sparsity, the fraction that round keeps). Controls are skipped to save time."""
-    rounds = rounds_to_reach(weights_remaining, config, data)
+    round nearest that sparsity, the fraction that round keeps)."""
+    result = ticket_sweep(config, k, weights_remaining, data, cache, progress)
+    nearest = result.nearest_round(weights_remaining)
+    return result.rounds[0]["rewind_state"], nearest["mask"], nearest["weights_remaining"]
+
+
+def ticket_sweep(config, k, weights_remaining, data, cache=True, progress=True):
+    """The IMP sweep (rewinding to k, by `config`'s recipe) that the instability of tickets uses, as an
+    IMPResult: enough rounds to reach `weights_remaining`; controls skipped to save time."""
     imp = IMPConfig(
         config.dataset,
         config.model,
         config.train,
         rates=config.rates,
-        rounds=rounds,
+        rounds=rounds_to_reach(weights_remaining, config, data),
         scope=config.scope,
         rewind_iter=k,
         seed=config.seed,
         controls=False,
     )
-    result = run_imp(imp, data=data, cache=cache, progress=progress)
-    nearest = result.nearest_round(weights_remaining)
-    return result.rounds[0]["rewind_state"], nearest["mask"], nearest["weights_remaining"]
+    return run_imp(imp, data=data, cache=cache, progress=progress)
 
 
 def rounds_to_reach(weights_remaining, config, data, max_rounds=100):
@@ -467,6 +474,72 @@ def fit_curve(config, kind, data, cache, progress):
         losses=losses,
         seeds=list(seeds),
     )
+
+
+def plane_coordinates(start, end, bend, names):
+    """An orthonormal basis of the plane through the two ends and the bend (weights flattened over `names`):
+    the origin at `start`, u along the line to `end`, v towards the bend. Returns (origin, u, v) and the
+    (x, y) coordinates of the three points; a quadratic Bezier curve lies in this plane."""
+    flat = lambda state: torch.cat([state[name].flatten() for name in names])
+    origin, to_end, to_bend = flat(start), flat(end) - flat(start), flat(bend) - flat(start)
+    u = to_end / to_end.norm()
+    v = to_bend - (to_bend @ u) * u
+    v = v / v.norm()
+    points = dict(start=(0.0, 0.0), end=(to_end.norm().item(), 0.0), bend=((to_bend @ u).item(), (to_bend @ v).item()))
+    return (origin, u, v), points
+
+
+def evaluate_plane(model, start, end, bend, data, resolution=21, margin=0.25, train_examples=10_000, progress=False):
+    """Test error on a grid over the plane through two networks and a curve's bend (Garipov et al., Fig. 1).
+
+    The grid covers the three points with `margin` (a fraction of the end-to-end distance) around them.
+    Buffers (BatchNorm statistics) are recomputed at every grid point, as along a path.
+    Returns {"x", "y" (grid coordinates), "test_err" (rows along y, columns along x), "points"}.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    (origin, u, v), points = plane_coordinates(start, end, bend, names)
+    span = points["end"][0]
+    xs = torch.linspace(-margin * span, (1 + margin) * span, resolution).tolist()
+    top = max(points["bend"][1], 0.0) + margin * span
+    ys = torch.linspace(min(points["bend"][1], 0.0) - margin * span, top, resolution).tolist()
+    x_train = data.x_train[:train_examples]
+    sizes = [start[name].numel() for name in names]
+    errors = []
+    for y in progress_bar(ys, progress, "evaluating the plane"):
+        row = []
+        for x in xs:
+            flat = origin + x * u + y * v
+            weights = {name: piece.view_as(start[name]) for name, piece in zip(names, flat.split(sizes))}
+            with torch.no_grad():
+                model.load_state_dict({**start, **weights})
+            recompute_batchnorm(model, x_train)
+            row.append(1 - evaluate(model, data.x_test, data.y_test)[1])
+        errors.append(row)
+    return dict(x=xs, y=ys, test_err=errors, points=points)
+
+
+def run_plane(config, kind="bezier", data=None, device="cpu", cache=True, progress=True):
+    """The test-error surface on the plane through `run_curve`'s two networks and its bend; cached."""
+    data = load_data(config, data, device)
+    key = {**config.key("points", "train_examples", "curve_weight_decay", "plane_resolution"), "kind": kind}
+    run = Run("plane", key, enabled=cache)
+
+    def compute():
+        curve = run_curve(config, kind, data=data, cache=cache, progress=progress)
+        start, end = (trained_network(config, data, seed, cache=cache, progress=progress) for seed in curve["seeds"])
+        model = new_model(config, data, config.seed)
+        return evaluate_plane(
+            model,
+            start,
+            end,
+            curve["bend"],
+            data,
+            config.plane_resolution,
+            train_examples=config.train_examples,
+            progress=progress,
+        )
+
+    return run.cached("result", compute)
 
 
 # --- 5. fast geometric ensembling (Garipov et al. 2018) ----------------------------------------------

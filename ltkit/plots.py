@@ -176,3 +176,106 @@ def table(rows, percent=()):
     head = "".join(f"<th>{key}</th>" for key in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{cell(k, v)}</td>" for k, v in row.items()) + "</tr>" for row in rows)
     return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+# --- connectivity: lines, curves, the plane, instability, FGE ---------------------------------------------
+
+
+def along_path(paths, key="test_err", ax=None, title="", xlabel="position on the path (alpha or t)"):
+    """A measured path's error (or loss) against t, one line per label: {label: evaluate_path result}."""
+    ax = new_axes(ax)
+    percent = key.endswith("err")
+    for label, path in paths.items():
+        values = np.asarray(path[key]) * (100 if percent else 1)
+        ax.plot(path["t"], values, marker="o", ms=3, label=f"{label} (barrier {100 * path['barrier']:.1f} points)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel({"test_err": "test error (%)", "train_err": "training error (%)"}.get(key, key.replace("_", " ")))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return ax
+
+
+def barrier_against_k(rows, ax=None, title=""):
+    """Instability: the error barrier between two copies against the iteration k at which they split."""
+    ax = new_axes(ax)
+    ks = [row["k"] for row in rows]
+    arms = [arm for arm in ("dense", "ticket") if arm in rows[0]]
+    for arm in arms:
+        label = "dense network" if arm == "dense" else f"IMP ticket ({100 * rows[0][arm]['weights_remaining']:.0f}%)"
+        ax.plot(
+            ks,
+            [100 * row[arm]["barrier"] for row in rows],
+            "o-",
+            color=ARM_STYLE[arm if arm == "ticket" else "dense"]["color"],
+            label=label,
+        )
+    ax.axhline(2, color="grey", ls=":", lw=1, label="stable below 2 points")
+    linthresh = min([k for k in ks if k > 0] or [1])
+    ax.set_xscale("symlog", linthresh=linthresh)
+    ax.set_xlim(-0.3 * linthresh, 1.5 * max(ks + [1]))
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.minorticks_off()
+    ax.set_xlabel("iteration k at which the two copies split")
+    ax.set_ylabel("error barrier (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return ax
+
+
+def plane_picture(plane, kind="bezier", ax=None, title=""):
+    """Test error over the plane through two networks and a curve's bend, with the line and the curve."""
+    ax = new_axes(ax, figsize=(6, 4.8))
+    error = 100 * np.asarray(plane["test_err"])
+    levels = np.linspace(error.min(), min(error.max(), error.min() + 40), 21)
+    filled = ax.contourf(plane["x"], plane["y"], error, levels=levels, cmap="viridis", extend="max")
+    ax.figure.colorbar(filled, ax=ax, label="test error (%)", format="%.0f")
+    start, end, bend = (np.asarray(plane["points"][name]) for name in ("start", "end", "bend"))
+    t = np.linspace(0, 1, 50)[:, None]
+    if kind == "bezier":
+        path = (1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t**2 * end
+    else:
+        path = np.vstack([start, bend, end])
+    ax.plot(*path.T, color="white", lw=2, label=f"{kind} curve")
+    ax.plot(*np.vstack([start, end]).T, color="white", lw=1.5, ls="--", label="straight line")
+    ax.plot(*np.vstack([start, end]).T, "o", color="white", ms=8)
+    ax.plot(*bend, "x", color="white", ms=8, label="bend")
+    ax.set_xlabel("along the line (weight-space distance)")
+    ax.set_ylabel("towards the bend")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title)
+    ax.set_aspect("equal")
+    return ax
+
+
+def fge_comparison(result, ax=None, title=""):
+    """The test accuracy of each snapshot, and the four contenders at the same budget."""
+    ax = new_axes(ax, figsize=(7, 4))
+    snapshots = result["snapshots"]
+    ax.plot(
+        range(1, len(snapshots) + 1),
+        [100 * s["test_acc"] for s in snapshots],
+        "o-",
+        color="tab:blue",
+        label="each FGE snapshot alone",
+    )
+    for value, style, label in (
+        (result["start_acc"], ":", "the network FGE starts from"),
+        (result["single_acc"], "--", "one network, whole budget"),
+        (result["independent_acc"], "-.", "independent ensemble, same budget"),
+        (result["fge_acc"], "-", "FGE ensemble of all snapshots"),
+    ):
+        ax.axhline(
+            100 * value,
+            ls=style,
+            color="tab:red" if "FGE ensemble" in label else "black",
+            lw=1.5,
+            label=f"{label}: {100 * value:.1f}%",
+        )
+    ax.set_xlabel("snapshot (one per learning-rate cycle)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    return ax

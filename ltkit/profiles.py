@@ -154,7 +154,8 @@ CONNECTIVITY_RECIPE_CHANGES = {"mlp": dict(lr=1e-2)}
 #   fge_cycles, fge_cycle: FGE's number of cycles, and each cycle's length as a fraction of one training
 #     run (rounded to an even number of iterations);
 #   fge_lr_high, fge_lr_low: FGE's learning-rate range, as multiples of the recipe's learning rate;
-#   independent: networks in the independently trained ensemble that FGE is compared with.
+#   independent: networks in the independently trained ensemble that FGE is compared with;
+#   plane_resolution: grid points per side of the test-error picture on the plane of a curve.
 # class and ci were calibrated on Fashion-MNIST LeNet-300-100 (8 cycles of a fifteenth of a run each, from
 # 1x down to 0.01x the learning rate). paper's cycles are about 4 epochs of ResNet-20, the default cycle
 # length of Garipov et al.'s code; they are not measured here.
@@ -167,6 +168,7 @@ CONNECTIVITY_SIZES = {
         fge_lr_high=1.0,
         fge_lr_low=0.01,
         independent=2,
+        plane_resolution=21,
     ),
     "class": dict(
         points=30,
@@ -176,6 +178,7 @@ CONNECTIVITY_SIZES = {
         fge_lr_high=1.0,
         fge_lr_low=0.01,
         independent=2,
+        plane_resolution=21,
     ),
     "ci": dict(
         points=30,
@@ -185,6 +188,7 @@ CONNECTIVITY_SIZES = {
         fge_lr_high=1.0,
         fge_lr_low=0.01,
         independent=2,
+        plane_resolution=15,
     ),
 }
 

@@ -10,11 +10,20 @@ import torch
 
 from ltkit.errors import LtkitError
 
-DEFAULT_CPU_THREADS = 1
+
+def default_cpu_threads():
+    """Half the logical cores, at most 4, at least 1.
+
+    Measured with benchmarks/threads.py (LeNet-300-100 epochs): on 2 cores one thread was 35% slower
+    than two when idle, but three times faster with another busy process beside it; on 16 cores, 4
+    threads were 1.3x (idle) to 1.7x (half the cores busy) faster than one, and 8 added little. Leaving
+    half the cores free keeps a browser or a second kernel from slowing training down.
+    """
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def pick_device(name=None):
-    """`name` ("cpu", "cuda", "mps"), or else the best accelerator present, or else the CPU."""
+    """`name` ("cpu", "cuda", "mps"), or else ($LTKIT_DEVICE, or) a CUDA GPU when there is one, else the CPU."""
     name = name or os.environ.get("LTKIT_DEVICE")
     if name:
         if name.startswith("cuda") and not torch.cuda.is_available():
@@ -26,12 +35,8 @@ def pick_device(name=None):
 
 
 def set_cpu_threads(threads=None):
-    """Use a fixed, small number of CPU threads (LTKIT_THREADS overrides).
-
-    For networks this small, one thread is as fast as two on an idle laptop and does not collapse
-    when a browser or a second kernel competes for the cores (benchmarks/threads.py measures it).
-    """
-    threads = int(threads or os.environ.get("LTKIT_THREADS") or DEFAULT_CPU_THREADS)
+    """Use `threads` CPU threads ($LTKIT_THREADS overrides; default: default_cpu_threads())."""
+    threads = int(threads or os.environ.get("LTKIT_THREADS") or default_cpu_threads())
     torch.set_num_threads(threads)
     return threads
 

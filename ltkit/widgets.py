@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from ltkit.lottery import ARMS, pruned_accuracy
-from ltkit.plots import ARM_STYLE, input_connections, sparsity_axis
+from ltkit.plots import ARM_STYLE, along_path, barrier_against_k, input_connections, sparsity_axis
 
 KEEP_FRACTIONS = (1.0, 0.8, 0.64, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)
 
@@ -35,6 +35,19 @@ def redraw(output, draw):
         figure = draw()
         display(figure)
         plt.close(figure)
+
+
+def inside(output, compute):
+    """compute() with what it displays (progress bars) shown in `output`. In a kernel an Output widget
+    swallows exceptions raised inside it (it shows them instead), so they are caught there and raised
+    again outside, where the dashboard can turn them into a message."""
+    with output:
+        output.clear_output(wait=True)
+        try:
+            return compute()
+        except Exception as error:  # re-raised below, outside the widget
+            caught = error
+    raise caught
 
 
 def busy(controls, flag):
@@ -177,3 +190,122 @@ def imp_explorer(result, image_shape=None):
     slider.observe(update, names="value")
     update()
     return Dashboard(ui=widgets.VBox([slider, status, output]), controls=dict(round=slider), state=state)
+
+
+# --- instability against the iteration k -----------------------------------------------------------------
+
+
+def stability_explorer(rows, title=""):
+    """A slider over the iterations k of a finished instability analysis (from the run cache): the test
+    error along the line between the two copies that split at k, and the barrier against k."""
+    arms = [arm for arm in ("dense", "ticket") if arm in rows[0]]
+    slider = widgets.SelectionSlider(
+        options=[(str(row["k"]), i) for i, row in enumerate(rows)],
+        value=0,
+        description="split at k",
+        continuous_update=False,
+    )
+    status, output = widgets.HTML(), widgets.Output()
+    state = {}
+
+    def draw():
+        row = rows[state["index"]]
+        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+        along_path(
+            {("dense network" if arm == "dense" else "IMP ticket"): row[arm]["line"] for arm in arms},
+            ax=left,
+            xlabel="alpha: (1 - alpha) copy 1 + alpha copy 2",
+            title=f"copies split at iteration {row['k']}",
+        )
+        barrier_against_k(rows, ax=right, title=title)
+        right.axvline(row["k"], color="red", lw=1)
+        return figure
+
+    def update(_=None):
+        busy([slider], True)
+        try:
+            row = rows[slider.value]
+            state.update(index=slider.value, k=row["k"], **{arm: row[arm]["barrier"] for arm in arms})
+            parts = [f"{arm}: barrier <b>{100 * row[arm]['barrier']:.1f}</b> points" for arm in arms]
+            status.value = f"Copies split at iteration {row['k']}. " + "; ".join(parts)
+            redraw(output, draw)
+        finally:
+            busy([slider], False)
+
+    slider.observe(update, names="value")
+    update()
+    return Dashboard(ui=widgets.VBox([slider, status, output]), controls=dict(k=slider), state=state)
+
+
+# --- the playground: any IMP sweep from a form ------------------------------------------------------------
+
+
+def playground(profile=None, device="cpu"):
+    """A form for an IMP sweep of one's own: dataset, model, pruning rate, rounds, rewind iteration, seed.
+    "Run" trains it (or loads it from the run cache) and shows its rounds with `imp_explorer`. Mistakes in
+    the form (a convolutional model on 1-D data, a rewind point past the end...) show as a message."""
+    from ltkit.data import DATASETS, load_dataset
+    from ltkit.errors import LtkitError
+    from ltkit.lottery import imp_config, run_imp
+    from ltkit.models import MODELS
+
+    controls = dict(
+        dataset=widgets.Dropdown(options=list(DATASETS), value="mnist1d", description="dataset"),
+        model=widgets.Dropdown(options=list(MODELS), value="mlp", description="model"),
+        rate=widgets.Dropdown(
+            options=[("the paper's, per layer kind", None)]
+            + [(f"{p}% of every layer", p / 100) for p in (10, 20, 30, 50)],
+            value=None,
+            description="prune/round",
+        ),
+        rounds=widgets.IntSlider(value=10, min=1, max=20, description="rounds", continuous_update=False),
+        rewind=widgets.BoundedIntText(value=0, min=0, max=10**6, description="rewind to k"),
+        seed=widgets.BoundedIntText(value=0, min=0, max=10**6, description="seed"),
+    )
+    button = widgets.Button(description="Run IMP", button_style="primary")
+    status, output = widgets.HTML(), widgets.Output()
+    state = {}
+
+    def run(_=None):
+        busy([*controls.values(), button], True)
+        status.value = "running (finished rounds are cached: an interrupted run resumes)..."
+        try:
+            config = imp_config(
+                controls["dataset"].value,
+                controls["model"].value,
+                profile,
+                rates=None if controls["rate"].value == "paper" else controls["rate"].value,
+                rounds=controls["rounds"].value,
+                rewind_iter=controls["rewind"].value,
+                seed=controls["seed"].value,
+            )
+            data = load_dataset(config.dataset, device=device)
+            result = inside(output, lambda: run_imp(config, data=data))  # progress bars show in `output`
+            shape = (
+                data.input_shape[1:] if data.input_shape[0] == 1 and config.model in ("mlp", "lenet300_100") else None
+            )
+            explorer = imp_explorer(result, image_shape=shape)
+            with output:
+                display(explorer.ui)
+            state.update(config=config, result=result, explorer=explorer, error=None)
+            last, dense = result.rounds[-1], result.rounds[0]
+            status.value = (
+                f"Done: {100 * last['weights_remaining']:.1f}% of weights after {config.rounds} rounds; "
+                f"ticket {100 * last['ticket']['test_acc']:.1f}%, dense {100 * dense['ticket']['test_acc']:.1f}%."
+            )
+        except LtkitError as error:
+            state.update(error=str(error))
+            status.value = f"<span style='color:#b00'>Cannot run this: {error}</span>"
+        finally:
+            busy([*controls.values(), button], False)
+
+    button.on_click(run)
+    form = widgets.VBox(
+        [
+            widgets.HBox([controls["dataset"], controls["model"]]),
+            widgets.HBox([controls["rate"], controls["rounds"]]),
+            widgets.HBox([controls["rewind"], controls["seed"]]),
+            button,
+        ]
+    )
+    return Dashboard(ui=widgets.VBox([form, status, output]), controls={**controls, "run": button}, state=state)

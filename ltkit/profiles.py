@@ -159,37 +159,20 @@ CONNECTIVITY_RECIPE_CHANGES = {"mlp": dict(lr=1e-2)}
 # class and ci were calibrated on Fashion-MNIST LeNet-300-100 (8 cycles of a fifteenth of a run each, from
 # 1x down to 0.01x the learning rate). paper's cycles are about 4 epochs of ResNet-20, the default cycle
 # length of Garipov et al.'s code; they are not measured here.
+CONNECTIVITY_DEFAULTS = dict(
+    points=30,
+    train_examples=10_000,
+    fge_cycles=8,
+    fge_cycle=1 / 15,
+    fge_lr_high=1.0,
+    fge_lr_low=0.01,
+    independent=2,
+    plane_resolution=21,
+)
 CONNECTIVITY_SIZES = {
-    "paper": dict(
-        points=30,
-        train_examples=10_000,
-        fge_cycles=8,
-        fge_cycle=1 / 40,
-        fge_lr_high=1.0,
-        fge_lr_low=0.01,
-        independent=2,
-        plane_resolution=21,
-    ),
-    "class": dict(
-        points=30,
-        train_examples=10_000,
-        fge_cycles=8,
-        fge_cycle=1 / 15,
-        fge_lr_high=1.0,
-        fge_lr_low=0.01,
-        independent=2,
-        plane_resolution=21,
-    ),
-    "ci": dict(
-        points=30,
-        train_examples=5_000,
-        fge_cycles=8,
-        fge_cycle=1 / 15,
-        fge_lr_high=1.0,
-        fge_lr_low=0.01,
-        independent=2,
-        plane_resolution=15,
-    ),
+    "paper": {**CONNECTIVITY_DEFAULTS, "fge_cycle": 1 / 40},
+    "class": CONNECTIVITY_DEFAULTS,
+    "ci": {**CONNECTIVITY_DEFAULTS, "train_examples": 5_000, "plane_resolution": 15},
 }
 
 

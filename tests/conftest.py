@@ -1,9 +1,12 @@
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from ltkit.data import Splits
+from ltkit import connectivity, lottery
+from ltkit.data import Splits, load_dataset
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)
@@ -28,3 +31,41 @@ def data_root(tmp_path, monkeypatch):
     """An empty data folder, used for datasets and the run cache instead of the real one."""
     monkeypatch.setenv("LTKIT_DATA", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def mnist1d_once(tmp_path_factory):
+    """MNIST-1D, generated once per test session."""
+    return load_dataset("mnist1d", root=tmp_path_factory.mktemp("mnist1d"))
+
+
+@pytest.fixture
+def mnist1d(data_root, mnist1d_once):
+    """MNIST-1D on the CPU, with an empty run cache for this test."""
+    return mnist1d_once
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Every call of train() by IMP or by the connectivity experiments, by its description."""
+    calls = []
+    for module in (connectivity, lottery):
+        real_train = module.train
+
+        def counting(*args, real_train=real_train, **kwargs):
+            calls.append(kwargs.get("desc"))
+            return real_train(*args, **kwargs)
+
+        monkeypatch.setattr(module, "train", counting)
+    return calls
+
+
+@pytest.fixture
+def run_ltkit(tmp_path):
+    """Run the `ltkit` command in a fresh process (as a user would), with an empty data folder."""
+
+    def run(*args):
+        env = {**os.environ, "LTKIT_DATA": str(tmp_path), "TQDM_DISABLE": "1"}
+        return subprocess.run([sys.executable, "-m", "ltkit.cli", *args], capture_output=True, text=True, env=env)
+
+    return run

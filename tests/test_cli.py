@@ -1,16 +1,8 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from ltkit.cli import main
-
-
-def ltkit(*args, env_root):
-    env = {**os.environ, "LTKIT_DATA": str(env_root), "TQDM_DISABLE": "1"}
-    return subprocess.run([sys.executable, "-m", "ltkit.cli", *args], capture_output=True, text=True, env=env)
 
 
 @pytest.mark.parametrize(
@@ -26,8 +18,8 @@ def ltkit(*args, env_root):
         (["train", "--model", "mlp"], "the following arguments are required: --dataset"),
     ],
 )
-def test_bad_arguments_give_one_clear_line_and_exit_code_2(tmp_path, args, message):
-    done = ltkit(*args, env_root=tmp_path)
+def test_bad_arguments_give_one_clear_line_and_exit_code_2(run_ltkit, args, message):
+    done = run_ltkit(*args)
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -1,8 +1,5 @@
 import copy
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -10,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ltkit import connectivity, lottery
+from ltkit import connectivity
 from ltkit.cli import main
 from ltkit.connectivity import (
     ConnectivityConfig,
@@ -34,28 +31,6 @@ from ltkit.models import build_model
 from ltkit.train import TrainConfig, evaluate, train
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
-
-
-@pytest.fixture
-def mnist1d(data_root):
-    from ltkit.data import load_dataset
-
-    return load_dataset("mnist1d")
-
-
-@pytest.fixture
-def count_training(monkeypatch):
-    """Every call of train() by connectivity or by IMP, by its description."""
-    calls = []
-    for module in (connectivity, lottery):
-        real_train = module.train
-
-        def counting(*args, real_train=real_train, **kwargs):
-            calls.append(kwargs.get("desc"))
-            return real_train(*args, **kwargs)
-
-        monkeypatch.setattr(module, "train", counting)
-    return calls
 
 
 def trained_mlp(data, seed, iterations=60, mask=None):
@@ -320,11 +295,6 @@ def test_bad_connectivity_settings_are_explained(mnist1d):
 # --- the command line ---------------------------------------------------------------------------------
 
 
-def ltkit(*args, env_root):
-    env = {**os.environ, "LTKIT_DATA": str(env_root), "TQDM_DISABLE": "1"}
-    return subprocess.run([sys.executable, "-m", "ltkit.cli", *args], capture_output=True, text=True, env=env)
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -337,8 +307,8 @@ def ltkit(*args, env_root):
         (["fge", "--dataset", "mnist1d", "--model", "conv2"], "needs image inputs"),
     ],
 )
-def test_bad_connectivity_arguments_give_one_clear_line_and_exit_code_2(tmp_path, args, message):
-    done = ltkit(*args, env_root=tmp_path)
+def test_bad_connectivity_arguments_give_one_clear_line_and_exit_code_2(run_ltkit, args, message):
+    done = run_ltkit(*args)
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

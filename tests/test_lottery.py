@@ -15,13 +15,6 @@ def tiny_config(**fields):
     return IMPConfig(dataset="mnist1d", model="mlp", train=TINY, rounds=2, rates=dict(fc=0.5, output=0.2), **fields)
 
 
-@pytest.fixture
-def mnist1d(data_root):
-    from ltkit.data import load_dataset
-
-    return load_dataset("mnist1d")
-
-
 def test_each_round_prunes_the_given_fraction_of_what_remains(mnist1d):
     result = run_imp(tiny_config(), data=mnist1d, progress=False)
     fc, out = 40 * 100 + 100 * 100, 100 * 10

@@ -11,26 +11,6 @@ CONFIG = IMPConfig(
 )
 
 
-@pytest.fixture
-def mnist1d(data_root):
-    from ltkit.data import load_dataset
-
-    return load_dataset("mnist1d")
-
-
-@pytest.fixture
-def count_training(monkeypatch):
-    calls = []
-    real_train = lottery.train
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("desc"))
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(lottery, "train", counting)
-    return calls
-
-
 def test_the_same_sweep_again_loads_every_round_without_training(mnist1d, count_training):
     first = run_imp(CONFIG, data=mnist1d, progress=False)
     assert len(count_training) == 1 + 3 * 3

@@ -13,6 +13,7 @@ interrupted sweep resumes where it stopped. A mistake in the arguments prints on
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -279,9 +280,22 @@ def command_datasets(args):
     return rows
 
 
+def check_writable(path):
+    """Refuse a --json path that could not be written, before hours of computing rather than after."""
+    if path.is_dir():
+        raise LtkitError(f"--json {path} is a folder; give a file name, like {path / 'results.json'}")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not os.access(folder, os.W_OK):
+        raise LtkitError(f"--json {path} cannot be written: {folder} is not writable")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "json", None):
+            check_writable(args.json)
         output = args.run(args)
     except LtkitError as error:
         print(f"ltkit: error: {error}", file=sys.stderr)

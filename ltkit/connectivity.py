@@ -20,23 +20,33 @@ The experiments (`run_instability`, `run_curve`, `run_fge`) keep their results i
 """
 
 import copy
-import os
 from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-from tqdm.auto import tqdm
 
-from ltkit.data import augment_images, batch_indices, check_dataset_name, load_dataset, training_set_size
+from ltkit.data import check_dataset_name, training_set_size
 from ltkit.errors import LtkitError
-from ltkit.lottery import IMPConfig, new_model, run_imp
-from ltkit.masks import as_rates, layer_kinds
+from ltkit.lottery import IMPConfig, check_fields, checked_data, dense_run, new_model, rewind_weights, run_imp
+from ltkit.masks import as_rates, check_scope, layer_kinds
 from ltkit.models import check_model_name
 from ltkit.profiles import connectivity_settings
 from ltkit.runs import Run
-from ltkit.train import TrainConfig, evaluate, iterations_for, learning_rate, make_optimizer, resize, train, train_step
+from ltkit.train import (
+    TrainConfig,
+    evaluate,
+    iterations_for,
+    learning_rate,
+    make_optimizer,
+    progress_bar,
+    resize,
+    set_learning_rate,
+    train,
+    train_step,
+    training_batches,
+)
 
 # --- 1. the straight line between two networks, and BatchNorm statistics ----------------------------
 
@@ -119,7 +129,7 @@ def evaluate_path(model, state_at, data, points=30, train_examples=10_000, progr
     """
     x_train, y_train = data.x_train[:train_examples], data.y_train[:train_examples]
     curve = dict(t=[], train_loss=[], train_err=[], test_loss=[], test_err=[])
-    for t in progress_bar(path_points(points), progress, "evaluating the path"):
+    for t in progress_bar(progress, "evaluating the path", iterable=path_points(points)):
         with torch.no_grad():
             model.load_state_dict(state_at(t))
         recompute_batchnorm(model, x_train)
@@ -142,11 +152,6 @@ def as_points(curve):
     """A measured path as one dict per point (t, train_loss, train_err, test_loss, test_err): for tables."""
     keys = ("t", "train_loss", "train_err", "test_loss", "test_err")
     return [dict(zip(keys, values)) for values in zip(*(curve[key] for key in keys))]
-
-
-def progress_bar(iterable, progress, desc):
-    show = progress and not os.environ.get("TQDM_DISABLE")
-    return tqdm(iterable, desc=desc, disable=not show, leave=False)
 
 
 # --- the experiments' settings and their trained networks ---------------------------------------------
@@ -176,6 +181,7 @@ class ConnectivityConfig:
         check_dataset_name(self.dataset)
         check_model_name(self.model)
         as_rates(self.rates)
+        check_scope(self.scope)
         path_points(self.points)
         if self.fge_cycle < 2 or self.fge_cycle % 2:
             raise LtkitError(f"an FGE cycle needs an even number of iterations (2 or more); got {self.fge_cycle}")
@@ -184,9 +190,11 @@ class ConnectivityConfig:
         if self.fge_cycles < 1 or self.independent < 1:
             raise LtkitError("FGE needs at least one cycle and one independently trained network")
 
-    def key(self, *names):
-        """A cache key: the fields every experiment depends on, and the named ones of this experiment."""
-        common = dict(dataset=self.dataset, model=self.model, train=self.train.to_dict(), seed=self.seed)
+    def key(self, data, *names):
+        """A cache key: what every experiment depends on (the data's split too), and the named fields."""
+        common = dict(
+            dataset=self.dataset, split=data.split_id, model=self.model, train=self.train.to_dict(), seed=self.seed
+        )
         return {**common, **{name: getattr(self, name) for name in names}}
 
     def to_dict(self):
@@ -218,6 +226,7 @@ def connectivity_config(dataset, model, profile=None, epochs=None, **fields):
         independent=preset["independent"],
         plane_resolution=preset["plane_resolution"],
     )
+    check_fields(fields, ConnectivityConfig, "connectivity_config")
     chosen.update({key: value for key, value in fields.items() if value is not None})
     return ConnectivityConfig(dataset=dataset, model=model, train=train_config, **chosen)
 
@@ -225,18 +234,10 @@ def connectivity_config(dataset, model, profile=None, epochs=None, **fields):
 def trained_network(config, data, seed, iterations=None, cache=True, progress=True):
     """The state dict of the dense network of `seed` after training (the recipe resized to `iterations`).
 
-    This is round 0 of an IMP sweep with the same settings, so it comes from that sweep's cache and goes
-    into it: a lesson that trained the same network already (lottery.train_dense) shares it.
+    It is lottery.dense_run's network: a lesson or a sweep that trained the same recipe already shares it.
     """
     train_config = config.train if iterations in (None, config.train.iterations) else resize(config.train, iterations)
-    imp = IMPConfig(
-        config.dataset, config.model, train_config, rates=config.rates, rounds=0, scope=config.scope, seed=seed
-    )
-    return run_imp(imp, data=data, cache=cache, progress=progress).rounds[0]["ticket_state"]
-
-
-def load_data(config, data, device):
-    return data if data is not None else load_dataset(config.dataset, device=device)
+    return dense_run(replace(config, train=train_config, seed=seed), data, cache, progress)["state"]
 
 
 # --- 3. instability analysis (Frankle et al. 2020) ---------------------------------------------------
@@ -255,7 +256,7 @@ def run_instability(config, rewind_iters, weights_remaining=None, data=None, dev
     for k in rewind_iters:
         if not 0 <= k < config.train.iterations:
             raise LtkitError(f"rewind iteration {k} must be in 0..{config.train.iterations - 1}, the run's length")
-    data = load_data(config, data, device)
+    data = checked_data(config, data, device)
     rows = []
     for k in rewind_iters:
         row = dict(k=k, dense=dense_instability(config, data, k, cache, progress))
@@ -266,14 +267,14 @@ def run_instability(config, rewind_iters, weights_remaining=None, data=None, dev
 
 
 def dense_instability(config, data, k, cache, progress):
-    run = Run("instability", {**config.key("points", "train_examples"), "arm": "dense"}, enabled=cache)
+    run = Run("instability", {**config.key(data, "points", "train_examples"), "arm": "dense"}, enabled=cache)
     return run.cached(
-        f"k{k:06d}", lambda: copies_barrier(config, data, state_at_iteration(config, data, k), k, None, progress)
+        f"k{k:06d}", lambda: copies_barrier(config, data, rewind_weights(config, data, k), k, None, progress)
     )
 
 
 def ticket_instability(config, data, k, weights_remaining, cache, progress):
-    key = {**config.key("points", "train_examples", "rates", "scope"), "arm": "ticket"}
+    key = {**config.key(data, "points", "train_examples", "rates", "scope"), "arm": "ticket"}
     run = Run("instability", {**key, "weights_remaining": weights_remaining}, enabled=cache)
 
     def compute():
@@ -281,14 +282,6 @@ def ticket_instability(config, data, k, weights_remaining, cache, progress):
         return {**copies_barrier(config, data, rewind_state, k, mask, progress), "weights_remaining": kept}
 
     return run.cached(f"k{k:06d}", compute)
-
-
-def state_at_iteration(config, data, k):
-    """W_k: the dense network of `config.seed` trained for k iterations (k=0: its initialisation)."""
-    model = new_model(config, data, config.seed)
-    if k > 0:  # the same recipe stopped at k: the same batches and learning rates as a full run
-        train(model, data, replace(config.train, iterations=k), data_seed=config.seed, progress=False)
-    return model.state_dict()
 
 
 def copies_barrier(config, data, start_state, k, mask=None, progress=True):
@@ -340,6 +333,25 @@ def rounds_to_reach(weights_remaining, config, data, max_rounds=100):
         if kept <= weights_remaining:
             return rounds
     raise LtkitError(f"pruning at rates {config.rates} does not reach {weights_remaining} of the weights")
+
+
+def rewinding_table(config, ticket_rows, weights_remaining, data):
+    """For each k of an instability analysis of tickets: the ticket IMP finds when rewinding to k (its
+    sparsity and test accuracy), the dense network's accuracy, and the ticket's barrier."""
+    rows = []
+    for row in ticket_rows:
+        sweep = ticket_sweep(config, row["k"], weights_remaining, data)
+        ticket = sweep.nearest_round(weights_remaining)
+        rows.append(
+            dict(
+                rewind_to=row["k"],
+                weights_remaining=ticket["weights_remaining"],
+                ticket_test_acc=ticket["ticket"]["test_acc"],
+                dense_test_acc=sweep.rounds[0]["ticket"]["test_acc"],
+                ticket_barrier=row["ticket"]["barrier"],
+            )
+        )
+    return rows
 
 
 # --- 4. curves between two networks (Garipov et al. 2018) -------------------------------------------
@@ -412,7 +424,7 @@ def train_curve(curve, model, data, config, weight_decay=0.0, seed=0, progress=T
     batches = training_batches(data, config, seed)
     model.train()
     losses = []
-    for iteration in progress_bar(range(config.iterations), progress, f"fitting a {curve.kind} curve"):
+    for iteration in progress_bar(progress, f"fitting a {curve.kind} curve", iterable=range(config.iterations)):
         set_learning_rate(optimizer, learning_rate(config, iteration))
         x, y = next(batches)
         t = torch.rand((), generator=t_generator).item()
@@ -424,20 +436,6 @@ def train_curve(curve, model, data, config, weight_decay=0.0, seed=0, progress=T
         optimizer.step()
         losses.append(loss.item())
     return losses
-
-
-def training_batches(data, config, seed):
-    """Mini-batches (x, y) of the training split in the order `seed` gives, augmented if `config` says so."""
-    generator = torch.Generator().manual_seed(seed)
-    for idx in batch_indices(len(data.y_train), config.batch_size, generator):
-        idx = idx.to(data.device)
-        x = data.x_train[idx]
-        yield (augment_images(x, generator) if config.augment else x), data.y_train[idx]
-
-
-def set_learning_rate(optimizer, lr):
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 def endpoint_seeds(seed):
@@ -454,8 +452,10 @@ def run_curve(config, kind="bezier", data=None, device="cpu", cache=True, progre
     """
     if kind not in CURVES:
         raise LtkitError(f"unknown curve {kind!r}; choose one of: {', '.join(CURVES)}")
-    data = load_data(config, data, device)
-    run = Run("curve", {**config.key("points", "train_examples", "curve_weight_decay"), "kind": kind}, enabled=cache)
+    data = checked_data(config, data, device)
+    run = Run(
+        "curve", {**config.key(data, "points", "train_examples", "curve_weight_decay"), "kind": kind}, enabled=cache
+    )
     return run.cached("result", lambda: fit_curve(config, kind, data, cache, progress))
 
 
@@ -505,7 +505,7 @@ def evaluate_plane(model, start, end, bend, data, resolution=21, margin=0.25, tr
     x_train = data.x_train[:train_examples]
     sizes = [start[name].numel() for name in names]
     errors = []
-    for y in progress_bar(ys, progress, "evaluating the plane"):
+    for y in progress_bar(progress, "evaluating the plane", iterable=ys):
         row = []
         for x in xs:
             flat = origin + x * u + y * v
@@ -520,8 +520,8 @@ def evaluate_plane(model, start, end, bend, data, resolution=21, margin=0.25, tr
 
 def run_plane(config, kind="bezier", data=None, device="cpu", cache=True, progress=True):
     """The test-error surface on the plane through `run_curve`'s two networks and its bend; cached."""
-    data = load_data(config, data, device)
-    key = {**config.key("points", "train_examples", "curve_weight_decay", "plane_resolution"), "kind": kind}
+    data = checked_data(config, data, device)
+    key = {**config.key(data, "points", "train_examples", "curve_weight_decay", "plane_resolution"), "kind": kind}
     run = Run("plane", key, enabled=cache)
 
     def compute():
@@ -540,6 +540,18 @@ def run_plane(config, kind="bezier", data=None, device="cpu", cache=True, progre
         )
 
     return run.cached("result", compute)
+
+
+def curve_summary(result):
+    """The figures of a fitted curve (run_curve's result): both barriers, the curve's worst test error and
+    the mean of the two ends' test errors."""
+    ends = result["curve"]["test_err"][0], result["curve"]["test_err"][-1]
+    return dict(
+        line_barrier=result["line"]["barrier"],
+        curve_barrier=result["curve"]["barrier"],
+        worst_curve_test_err=max(result["curve"]["test_err"]),
+        ends_test_err=sum(ends) / 2,
+    )
 
 
 # --- 5. fast geometric ensembling (Garipov et al. 2018) ----------------------------------------------
@@ -561,7 +573,7 @@ def fge_snapshots(model, data, config, cycles, cycle, lr_high, lr_low, data_seed
     batches = training_batches(data, config, data_seed)
     model.train()
     snapshots = []
-    for iteration in progress_bar(range(cycles * cycle), progress, "FGE cycles"):
+    for iteration in progress_bar(progress, "FGE cycles", iterable=range(cycles * cycle)):
         lr = cyclic_learning_rate(iteration, cycle, lr_high, lr_low)
         set_learning_rate(optimizer, lr)
         train_step(model, optimizer, *next(batches))
@@ -600,9 +612,9 @@ def run_fge(config, data=None, device="cpu", cache=True, progress=True):
     Returns the test accuracies ("start_acc": the network FGE starts from, "single_acc", "fge_acc",
     "independent_acc"), "budget", and "snapshots" (iteration, lr and test_acc of each snapshot).
     """
-    data = load_data(config, data, device)
+    data = checked_data(config, data, device)
     fields = ("rates", "scope", "fge_cycles", "fge_cycle", "fge_lr_high", "fge_lr_low", "independent")
-    run = Run("fge", config.key(*fields), enabled=cache)
+    run = Run("fge", config.key(data, *fields), enabled=cache)
     return run.cached("result", lambda: compare_fge(config, data, cache, progress))
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ltkit.errors import LtkitError
-from ltkit.profiles import PROFILES
+from ltkit.profiles import PROFILES, current_profile
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -51,17 +51,17 @@ def lessons(names=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ltkit.course", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("LTKIT_PROFILE", "class"))
+    parser.add_argument("--profile", choices=PROFILES, default=None, help="default: $LTKIT_PROFILE, else class")
     parser.add_argument("--output", type=Path, default=Path("build"))
     parser.add_argument("names", nargs="*", help="lessons to run (default: all), e.g. 03_winning_tickets")
     args = parser.parse_args(argv)
-    os.environ["LTKIT_PROFILE"] = args.profile  # the kernels inherit it; each lesson's first cell reads it
     try:
+        os.environ["LTKIT_PROFILE"] = current_profile(args.profile)  # the kernels inherit it
         paths = lessons(args.names)
     except LtkitError as error:
         print(f"ltkit: error: {error}", file=sys.stderr)
         return 2
-    print(f"Running {len(paths)} lessons in the {args.profile!r} profile into {args.output}/")
+    print(f"Running {len(paths)} lessons in the {os.environ['LTKIT_PROFILE']!r} profile into {args.output}/")
     for path in paths:
         try:
             seconds = execute_lesson(path, args.output)

@@ -50,6 +50,7 @@ class Splits:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int = 10
+    split_id: str = "standard"  # which validation split: part of every cached result's key
 
     @property
     def input_shape(self):
@@ -272,7 +273,9 @@ def load_dataset(name, device="cpu", root=None, download=True, val_size=None, sp
     mean, std = channel_stats(x_train)
     for x in (x_train, x_val, x_test):
         x.sub_(mean).div_(std)  # in place: these are the largest tensors the kit holds
-    splits = Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes=int(y_train.max()) + 1)
+    standard = val_size == spec["val_size"] and split_seed == 0
+    split_id = "standard" if standard else f"{val_size} for validation, split seed {split_seed}"
+    splits = Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, int(y_train.max()) + 1, split_id)
     return splits.to(device)
 
 
@@ -331,11 +334,17 @@ def augment_images(x, generator):
 
     The standard CIFAR-10 augmentation (as used for ResNet-20), done for the whole batch at once.
     """
+    b = len(x)
+    shifts = torch.randint(0, 9, (2, b), generator=generator).to(x.device)
+    flips = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    return crop_and_flip(x, shifts[0], shifts[1], flips)
+
+
+def crop_and_flip(x, dy, dx, flip):
+    """Each image of x [B, C, H, W] zero-padded by 4 pixels, cropped back to H x W at offset (dy[i], dx[i])
+    (4, 4 is the original position), and mirrored left to right where flip[i]."""
     b, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (b,), generator=generator).to(x.device)
-    dx = torch.randint(0, 9, (b,), generator=generator).to(x.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
     cols = torch.arange(w, device=x.device).expand(b, w)
     cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]

@@ -15,6 +15,8 @@ half-way resumes at the first unfinished round.
 
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
+from functools import partial
 
 import torch
 
@@ -23,6 +25,7 @@ from ltkit.errors import LtkitError
 from ltkit.masks import (
     apply_mask,
     as_rates,
+    check_scope,
     fraction_remaining,
     full_mask,
     layer_kinds,
@@ -53,6 +56,7 @@ class IMPConfig:
         check_dataset_name(self.dataset)
         check_model_name(self.model)
         as_rates(self.rates)
+        check_scope(self.scope)
         if self.rounds < 0:
             raise LtkitError(f"rounds must be 0 or more; got {self.rounds}")
         if not 0 <= self.rewind_iter < self.train.iterations:
@@ -86,8 +90,17 @@ def imp_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
     if lr is not None:
         train_config = replace(train_config, lr=lr)
     chosen = dict(rates=preset["rates"], rounds=preset["rounds"], scope=preset["scope"])
+    check_fields(fields, IMPConfig, "imp_config")
     chosen.update({k: v for k, v in fields.items() if v is not None})
     return IMPConfig(dataset=dataset, model=model, train=train_config, **chosen)
+
+
+def check_fields(given, config_class, function, fixed=("dataset", "model", "train")):
+    """Refuse keyword arguments that are not fields of the config, naming the ones that are."""
+    allowed = [f.name for f in dataclass_fields(config_class) if f.name not in fixed]
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise LtkitError(f"{function}() has no setting {', '.join(unknown)}; the settings are: {', '.join(allowed)}")
 
 
 @dataclass
@@ -127,66 +140,122 @@ class IMPResult:
 
 def run_imp(config, data=None, device="cpu", cache=True, progress=True):
     """Run (or load from the cache) every round of `config`; returns an IMPResult."""
-    if data is None:
-        data = load_dataset(config.dataset, device=device)
-    run = Run("imp", config.cache_key(), enabled=cache)
+    data = checked_data(config, data, device)
+    run = imp_run(config, data, cache)
     rounds = []
     for r in range(config.rounds + 1):
         step = f"round_{r:02d}"
         if run.has(step):
-            record = to_device(run.load(step), data.device)
+            record = run.load(step, data.device)
         else:
             if r == 0:
-                record = dense_round(config, data, progress)
+                record = dense_round(config, data, cache, progress)
             else:
-                record = pruning_round(config, data, r, rounds[0], rounds[-1], progress)
+                record = pruning_round(config, data, r, rounds[0], rounds[-1], run, progress)
             run.save(step, record)
+            for arm in ARMS:  # the round's file now holds what each arm's file held
+                run.forget(f"{step}_{arm}")
         rounds.append(record)
     return IMPResult(config=config, rounds=rounds)
 
 
-def dense_round(config, data, progress):
-    model = new_model(config, data, config.seed)
-    mask = full_mask(model)
-    result = train(
-        model, data, config.train, data_seed=config.seed, keep_at=config.rewind_iter, progress=progress, desc="dense"
+def imp_run(config, data, cache=True):
+    """Where a sweep's rounds are cached: named by its config and the data's validation split."""
+    return Run("imp", {**config.cache_key(), "split": data.split_id}, enabled=cache)
+
+
+def checked_data(config, data, device):
+    """`data`, or the config's dataset loaded on `device`; a dataset other than the config's is refused."""
+    if data is None:
+        return load_dataset(config.dataset, device=device)
+    if data.name != config.dataset:
+        raise LtkitError(
+            f"the data is {data.name!r} but the experiment is set up for {config.dataset!r}; pass "
+            f"load_dataset({config.dataset!r}) or change the config's dataset"
+        )
+    return data
+
+
+def dense_run(config, data, cache=True, progress=True):
+    """The dense network of `config` trained, or loaded from the cache: {"record": its summary and
+    learning curve, "state": its final weights}.
+
+    It is cached by what it depends on (dataset and split, model, training recipe, seed), not by any
+    pruning setting, so every sweep, lesson and experiment with the same recipe shares one dense network.
+    `config` is any config with dataset, model, train and seed fields.
+    """
+    key = dict(
+        dataset=config.dataset, split=data.split_id, model=config.model, train=config.train.to_dict(), seed=config.seed
     )
-    dense = arm_record(result)
+
+    def compute():
+        model = new_model(config, data, config.seed)
+        result = train(model, data, config.train, data_seed=config.seed, progress=progress, desc="dense")
+        return dict(record=arm_record(result), state=model.state_dict())
+
+    return Run("dense", key, enabled=cache).cached("result", compute, device=data.device)
+
+
+def rewind_weights(config, data, k):
+    """W_k, the weights IMP rewinds to: the dense run's weights at iteration k (k=0: its initialisation).
+
+    Training the same network with the same seed for k iterations repeats the dense run's first k steps
+    exactly (same batches, same learning rates), so the dense run need not have kept them.
+    """
+    model = new_model(config, data, config.seed)
+    if k > 0:
+        train(model, data, replace(config.train, iterations=k), data_seed=config.seed, progress=False)
+    return model.state_dict()
+
+
+def dense_round(config, data, cache, progress):
+    """Round 0: the dense network (ticket and controls alike), and the weights to rewind to."""
+    dense = dense_run(config, data, cache, progress)
     return dict(
         round=0,
         weights_remaining=1.0,
-        mask=mask,
-        ticket=dense,
-        reinit=dense,
-        random_mask=dense,
-        ticket_state=model.state_dict(),
-        rewind_state=result.kept_state,
+        mask=full_mask(new_model(config, data, config.seed)),
+        ticket=dense["record"],
+        reinit=dense["record"],
+        random_mask=dense["record"],
+        ticket_state=dense["state"],
+        rewind_state=rewind_weights(config, data, config.rewind_iter),
     )
 
 
-def pruning_round(config, data, r, dense, previous, progress):
-    """Round r: prune the previous ticket's trained weights, then train the ticket and both controls."""
+def pruning_round(config, data, r, dense, previous, run, progress):
+    """Round r: prune the previous ticket's trained weights, then train the ticket and both controls.
+
+    Each arm is cached as soon as it finishes, so an interrupted round resumes at its unfinished arm.
+    """
     mask, starts = round_starts(config, data, r, dense, previous)
     record = dict(round=r, weights_remaining=fraction_remaining(mask), mask=mask, reinit=None, random_mask=None)
-    arms = ARMS if config.controls else ("ticket",)
-    for arm in arms:
+    for arm in ARMS if config.controls else ("ticket",):
         state, arm_mask = starts[arm]
-        model = new_model(config, data, config.seed)
-        model.load_state_dict(state)
-        result = train(
-            model,
-            data,
-            config.train,
-            mask=arm_mask,
-            data_seed=config.seed,
-            start_iter=config.rewind_iter,
-            progress=progress,
-            desc=f"round {r} {arm}",
-        )
-        record[arm] = arm_record(result)
+        compute = partial(train_arm, config, data, state, arm_mask, f"round {r} {arm}", progress)
+        record[arm] = run.cached(f"round_{r:02d}_{arm}", compute, device=data.device)
+        trained_weights = record[arm].pop("state")
         if arm == "ticket":
-            record["ticket_state"] = model.state_dict()
+            record["ticket_state"] = trained_weights  # the next round prunes these
     return record
+
+
+def train_arm(config, data, state, mask, desc, progress):
+    """One arm of a round: `state` with `mask`, trained from the rewind iteration to the end; its record
+    and its trained weights."""
+    model = new_model(config, data, config.seed)
+    model.load_state_dict(state)
+    result = train(
+        model,
+        data,
+        config.train,
+        mask=mask,
+        data_seed=config.seed,
+        start_iter=config.rewind_iter,
+        progress=progress,
+        desc=desc,
+    )
+    return {**arm_record(result), "state": model.state_dict()}
 
 
 def round_starts(config, data, r, dense, previous):
@@ -210,20 +279,13 @@ def new_model(config, data, seed):
     return build_model(config.model, data.input_shape, data.num_classes, seed=seed, device=data.device)
 
 
-def to_device(record, device):
-    """Round records hold tensors (masks, weights); put them on the data's device."""
-    if isinstance(record, dict):
-        return {k: to_device(v, device) for k, v in record.items()}
-    if isinstance(record, torch.Tensor):
-        return record.to(device)
-    return record
-
-
 def across_seeds(results, key="test_acc"):
     """The same sweep over several seeds, per arm: weights remaining, and `key`'s mean, std and values.
 
     Returns {arm: {"weights_remaining": [...], "mean": [...], "std": [...], "values": [[per seed], ...]}}.
     """
+    if len({len(result.rounds) for result in results}) > 1:
+        raise LtkitError("across_seeds needs sweeps with the same number of rounds; run them with the same rounds=")
     summary = {}
     for arm in ARMS:
         values = [[r[arm][key] for r in result.rounds] for result in results if result.rounds[-1][arm]]
@@ -239,21 +301,46 @@ def across_seeds(results, key="test_acc"):
     return summary
 
 
+def seed_sweeps(data, model, profile=None, **fields):
+    """The profile's IMP sweep of `model` on `data` for each of the profile's seeds (seeds 0, 1, ...)."""
+    seeds = settings(model, profile, len(data.y_train))["seeds"]
+    return [run_imp(imp_config(data.name, model, profile, seed=seed, **fields), data=data) for seed in range(seeds)]
+
+
+def controls_table(results, weights_remaining):
+    """At the round nearest `weights_remaining`, per arm: mean and std over seeds (as across_seeds gives
+    them), the mean gap to the ticket, and on how many seeds the arm is below the ticket."""
+    summary = across_seeds(results)
+    r = results[0].nearest_round(weights_remaining)["round"]
+    ticket = summary["ticket"]["values"][r]
+    rows = []
+    for arm, line in summary.items():
+        values = line["values"][r]
+        gaps = [t - v for t, v in zip(ticket, values)]
+        rows.append(
+            dict(
+                arm=arm,
+                weights_remaining=line["weights_remaining"][r],
+                mean=line["mean"][r],
+                std=line["std"][r],
+                gap_to_ticket=sum(gaps) / len(gaps),
+                seeds_below_ticket=f"{sum(g > 0 for g in gaps)} of {len(gaps)}",
+            )
+        )
+    return rows
+
+
 # --- the dense network, and pruning it once --------------------------------------------------------
 
 
 def train_dense(data, model, profile=None, seed=0, progress=True):
     """The trained dense network of a profile (loaded from the cache when it is there) and its record:
-    summary figures and learning curve ("history").
-
-    This is round 0 of the IMP sweep with the same settings, so it shares that sweep's cache: whichever
-    lesson trains it first, the others load it.
-    """
+    summary figures and learning curve ("history"). Every IMP sweep with the same recipe starts from it."""
     config = imp_config(data.name, model, profile, seed=seed, rounds=0)
-    dense = run_imp(config, data=data, progress=progress).rounds[0]
+    dense = dense_run(config, data, progress=progress)
     network = new_model(config, data, seed)
-    network.load_state_dict(dense["ticket_state"])
-    return network, dense["ticket"]
+    network.load_state_dict(dense["state"])
+    return network, dense["record"]
 
 
 def prune_once(model, keep, scope="layerwise"):

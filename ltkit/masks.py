@@ -14,6 +14,12 @@ from torch import nn
 from ltkit.errors import LtkitError
 
 KINDS = ("conv", "fc", "output")
+SCOPES = ("layerwise", "global")
+
+
+def check_scope(scope):
+    if scope not in SCOPES:
+        raise LtkitError(f"unknown pruning scope {scope!r}; use 'layerwise' or 'global'")
 
 
 def layer_kinds(model):
@@ -59,34 +65,38 @@ def prune_by_magnitude(weights, mask, rates, kinds, scope="layerwise"):
     by magnitude and removes one shared fraction of them, so some layers lose more than others.
     """
     rates = as_rates(rates)
+    check_scope(scope)
     if scope == "layerwise":
         new_mask = {}
         for name, keep in mask.items():
             count = round(rates[kinds[name]] * int(keep.sum()))
-            new_mask.update(drop_smallest({name: weights[name]}, {name: keep}, min(count, int(keep.sum()) - 1)))
+            new_mask.update(drop_smallest({name: weights[name]}, {name: keep}, count))
         return new_mask
-    if scope == "global":
-        pruned_kinds = {kind for kind, rate in rates.items() if rate > 0}
-        shared = {rates[kind] for kind in pruned_kinds}
-        if len(shared) > 1:
-            raise LtkitError(
-                f"global pruning removes one shared fraction, but the rates differ ({rates}); "
-                f"pass one number, set a kind to 0 to leave it out, or use scope='layerwise'"
-            )
-        if not pruned_kinds:
-            return dict(mask)
-        pool = [name for name in mask if kinds[name] in pruned_kinds]
-        count = round(shared.pop() * sum(int(mask[n].sum()) for n in pool))
-        new_mask = dict(mask)
-        new_mask.update(drop_smallest({n: weights[n] for n in pool}, {n: mask[n] for n in pool}, count))
-        return new_mask
-    raise LtkitError(f"unknown pruning scope {scope!r}; use 'layerwise' or 'global'")
+    pruned_kinds = {kind for kind, rate in rates.items() if rate > 0}
+    shared = {rates[kind] for kind in pruned_kinds}
+    if len(shared) > 1:
+        raise LtkitError(
+            f"global pruning removes one shared fraction, but the rates differ ({rates}); "
+            f"pass one number, set a kind to 0 to leave it out, or use scope='layerwise'"
+        )
+    if not pruned_kinds:
+        return dict(mask)
+    pool = [name for name in mask if kinds[name] in pruned_kinds]
+    count = round(shared.pop() * sum(int(mask[n].sum()) for n in pool))
+    new_mask = dict(mask)
+    new_mask.update(drop_smallest({n: weights[n] for n in pool}, {n: mask[n] for n in pool}, count))
+    return new_mask
 
 
 def drop_smallest(weights, mask, count):
-    """Remove the `count` kept weights of smallest |w|, ranked across all the layers given."""
-    scores = torch.cat([torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in mask])
+    """Remove the `count` kept weights of smallest |w|, ranked across all the layers given. Each layer's
+    largest weight always stays, so no layer is ever cut off entirely."""
+    scores = [torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in mask]
+    for score in scores:
+        score[torch.argmax(torch.where(score.isinf(), -1.0, score))] = torch.inf  # the layer's largest stays
+    scores = torch.cat(scores)
     keep = torch.cat([mask[n].flatten() for n in mask]).clone()
+    count = min(count, int(scores.isfinite().sum()))
     if count > 0:
         keep[torch.topk(scores, count, largest=False).indices] = False
     pieces = keep.split([mask[n].numel() for n in mask])

@@ -176,6 +176,12 @@ CONNECTIVITY_SIZES = {
 }
 
 
+def connectivity_images(profile=None, images="fashion-mnist"):
+    """The (dataset, model) of the image experiments of lessons 05-06: LeNet-300-100 on `images`, or in
+    the paper profile ResNet-20 on CIFAR-10, as Frankle et al. and Garipov et al. run them."""
+    return ("cifar10", "resnet20") if current_profile(profile) == "paper" else (images, "lenet300_100")
+
+
 def connectivity_settings(model, profile=None, n_train=None):
     """settings() for the connectivity experiments: {train, rates, scope} with the recipe change above,
     and the profile's connectivity sizes."""

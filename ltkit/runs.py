@@ -47,15 +47,17 @@ class Run:
     def has(self, step):
         return self.enabled and self.step_file(step).exists()
 
-    def load(self, step):
+    def load(self, step, device="cpu"):
+        """A saved step, with its tensors on `device` (whatever device it was saved from)."""
         path = self.step_file(step)
         try:
-            return torch.load(path, weights_only=True)
+            result = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as error:
             raise LtkitError(
                 f"the cached result {path} is damaged ({type(error).__name__}); delete that file "
                 f"(rm '{path}') and run again: only that step is recomputed"
             ) from None
+        return to_device(result, device)
 
     def save(self, step, result):
         if not self.enabled:
@@ -68,10 +70,26 @@ class Run:
             tmp.replace(config_file)
         atomic_torch_save(result, self.step_file(step))
 
-    def cached(self, step, compute):
-        """The saved result of `step`, or compute() saved now."""
+    def forget(self, step):
+        """Delete a saved step (one that a larger step now holds)."""
+        if self.enabled:
+            self.step_file(step).unlink(missing_ok=True)
+
+    def cached(self, step, compute, device="cpu"):
+        """The saved result of `step` (tensors on `device`), or compute() saved now."""
         if self.has(step):
-            return self.load(step)
+            return self.load(step, device)
         result = compute()
         self.save(step, result)
         return result
+
+
+def to_device(result, device):
+    """The same nested dicts and lists, with every tensor on `device`."""
+    if isinstance(result, dict):
+        return {key: to_device(value, device) for key, value in result.items()}
+    if isinstance(result, list):
+        return [to_device(value, device) for value in result]
+    if isinstance(result, torch.Tensor):
+        return result.to(device)
+    return result

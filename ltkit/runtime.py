@@ -23,22 +23,32 @@ def default_cpu_threads():
 
 
 def pick_device(name=None):
-    """`name` ("cpu", "cuda", "mps"), or else ($LTKIT_DEVICE, or) a CUDA GPU when there is one, else the CPU."""
+    """`name` ("cpu", "cuda", "cuda:1", "mps"), or else $LTKIT_DEVICE, or else a CUDA GPU when there is
+    one, else the CPU."""
     name = name or os.environ.get("LTKIT_DEVICE")
-    if name:
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise LtkitError(f"device {name!r} was asked for but no CUDA GPU is visible; use device='cpu'")
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LtkitError(f"unknown device {name!r}; use 'cpu', 'cuda' (or 'cuda:N') or 'mps'") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise LtkitError(f"device {name!r} was asked for but there is no such CUDA GPU here; use 'cpu'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise LtkitError(f"device {name!r} was asked for but Apple's MPS is not available here; use 'cpu'")
+    return device
 
 
 def set_cpu_threads(threads=None):
     """Use `threads` CPU threads ($LTKIT_THREADS overrides; default: default_cpu_threads())."""
-    threads = int(threads or os.environ.get("LTKIT_THREADS") or default_cpu_threads())
-    torch.set_num_threads(threads)
-    return threads
+    asked = threads or os.environ.get("LTKIT_THREADS")
+    chosen = int(asked) if str(asked).isdigit() else (default_cpu_threads() if asked is None else 0)
+    if chosen < 1:
+        raise LtkitError(
+            f"CPU threads must be a whole number of at least 1 (threads= or $LTKIT_THREADS); got {asked!r}"
+        )
+    torch.set_num_threads(chosen)
+    return chosen
 
 
 def seed_everything(seed):

@@ -2,7 +2,7 @@
 
 Lengths are counted in iterations (mini-batch steps), as the papers count them. The loop can start at
 iteration k (to continue from weights rewound to iteration k, with the learning-rate schedule where it was),
-keep a copy of the weights at an iteration k (the rewind point), and train with a mask: the gradients of
+and train with a mask: the gradients of
 pruned weights are zeroed before every step, so those weights stay exactly zero and so does the optimizer
 state behind them (Adam's moments, SGD's momentum, weight decay: all are zero for a zero weight with a
 zero gradient).
@@ -15,7 +15,7 @@ the weights of the early-stop iteration and on the final weights, so nothing is 
 import copy
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,8 @@ class TrainConfig:
 
 def iterations_for(epochs, n_train, batch_size):
     """Iterations in `epochs` passes over `n_train` examples (the last partial batch of each is dropped)."""
+    if not epochs > 0:
+        raise LtkitError(f"epochs must be positive; got {epochs}")
     return max(1, round(epochs * (n_train // batch_size)))
 
 
@@ -124,7 +126,6 @@ class TrainResult:
     early_stop_test: tuple  # (loss, accuracy) on the test set, weights of the early-stop iteration
     final_test: tuple  # (loss, accuracy) on the test set, final weights
     seconds: float
-    kept_state: dict = field(default=None, repr=False)  # the weights at the rewind iteration, if asked for
 
     @property
     def final(self):
@@ -155,7 +156,6 @@ def train(
     mask=None,
     data_seed=0,
     start_iter=0,
-    keep_at=None,
     watch_test=False,
     progress=True,
     desc="training",
@@ -164,8 +164,7 @@ def train(
 
     mask: keep only these weights (zeroed now, kept at zero throughout).
     data_seed: the order of mini-batches (and augmentations); two runs differing only here see the same
-        data in a different order.
-    keep_at: an iteration whose weights to return as `kept_state` (a copy of the state_dict), for rewinding.
+        data in a different order, and two runs with the same seed see the same batches step for step.
     watch_test: also put test loss and accuracy in every row of the history. Only for showing why that
         is a bad idea (lesson 01): choosing anything by them would fit the test set.
     """
@@ -174,18 +173,14 @@ def train(
     if mask:
         apply_mask(model, mask)
     optimizer = make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(data_seed)
-    batches = batch_indices(len(data.y_train), config.batch_size, generator)
-    history, kept_state, best_state = [], None, None
+    batches = training_batches(data, config, data_seed)
+    history, best_state = [], None
     running = torch.zeros(2, device=data.device)
     steps_since_eval = 0
     started = time.perf_counter()
     model.train()
-    show_bar = progress and not os.environ.get("TQDM_DISABLE")  # an explicit disable= would override tqdm's own
-    bar = tqdm(total=config.iterations - start_iter, desc=desc, disable=not show_bar, leave=False)
+    bar = progress_bar(progress, desc, total=config.iterations - start_iter)
     for iteration in range(start_iter, config.iterations + 1):
-        if iteration == keep_at:
-            kept_state = copy.deepcopy(model.state_dict())
         if iteration == start_iter or iteration % config.eval_every == 0 or iteration == config.iterations:
             row = record(model, data, iteration, running, steps_since_eval, watch_test)
             if not history or row["val_loss"] < min(h["val_loss"] for h in history):
@@ -196,13 +191,8 @@ def train(
             bar.set_postfix(val_acc=f"{history[-1]['val_acc']:.3f}")
         if iteration == config.iterations:
             break
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, iteration)
-        idx = next(batches).to(data.device)
-        x = data.x_train[idx]
-        if config.augment:
-            x = augment_images(x, generator)
-        loss, acc = train_step(model, optimizer, x, data.y_train[idx], mask)
+        set_learning_rate(optimizer, learning_rate(config, iteration))
+        loss, acc = train_step(model, optimizer, *next(batches), mask)
         running += torch.stack([loss, acc])
         steps_since_eval += 1
         bar.update(1)
@@ -215,8 +205,29 @@ def train(
         early_stop_test=evaluate(early_stopped, data.x_test, data.y_test),
         final_test=evaluate(model, data.x_test, data.y_test),
         seconds=seconds,
-        kept_state=kept_state,
     )
+
+
+def training_batches(data, config, seed):
+    """Mini-batches (x, y) of the training split, forever, in the order `seed` gives; augmented when the
+    config says so."""
+    generator = torch.Generator().manual_seed(seed)
+    for idx in batch_indices(len(data.y_train), config.batch_size, generator):
+        idx = idx.to(data.device)
+        x = data.x_train[idx]
+        yield (augment_images(x, generator) if config.augment else x), data.y_train[idx]
+
+
+def set_learning_rate(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def progress_bar(progress, desc, **tqdm_arguments):
+    """A tqdm bar (a widget in notebooks), unless progress is False or $TQDM_DISABLE is set (an explicit
+    disable= would override tqdm's own reading of that variable)."""
+    hidden = not progress or bool(os.environ.get("TQDM_DISABLE"))
+    return tqdm(desc=desc, disable=hidden, leave=False, **tqdm_arguments)
 
 
 def record(model, data, iteration, running, steps, watch_test=False):

@@ -253,9 +253,9 @@ def playground(profile=None, device="cpu"):
         dataset=widgets.Dropdown(options=list(DATASETS), value="mnist1d", description="dataset"),
         model=widgets.Dropdown(options=list(MODELS), value="mlp", description="model"),
         rate=widgets.Dropdown(
-            options=[("the paper's, per layer kind", None)]
+            options=[("the paper's, per layer kind", "paper")]
             + [(f"{p}% of every layer", p / 100) for p in (10, 20, 30, 50)],
-            value=None,
+            value="paper",
             description="prune/round",
         ),
         rounds=widgets.IntSlider(value=10, min=1, max=20, description="rounds", continuous_update=False),

@@ -16,6 +16,8 @@ from ltkit.cli import main
         (["imp", "--dataset", "mnist1d", "--model", "conv2"], "needs image inputs"),
         (["imp", "--dataset", "mnist1d", "--model", "mlp", "--rewind", "999999"], "rewind iteration"),
         (["train", "--model", "mlp"], "the following arguments are required: --dataset"),
+        (["train", "--dataset", "mnist1d", "--model", "mlp", "--device", "gpu"], "unknown device 'gpu'"),
+        (["imp", "--dataset", "mnist1d", "--model", "mlp", "--json", "/"], "is a folder"),
     ],
 )
 def test_bad_arguments_give_one_clear_line_and_exit_code_2(run_ltkit, args, message):

@@ -96,3 +96,11 @@ def test_a_resnet_line_recomputes_batchnorm_on_the_gpu():
     ends = [build_model("resnet20", (3, 32, 32), seed=s, device=CUDA).state_dict() for s in (0, 1)]
     line = evaluate_line(build_model("resnet20", (3, 32, 32), device=CUDA), *ends, data, points=3, train_examples=128)
     assert len(line["test_err"]) == 3 and line["barrier"] >= 0
+
+
+def test_a_result_cached_on_the_gpu_loads_on_a_cpu(data_root):
+    from ltkit.runs import Run
+
+    run = Run("demo", {"gpu": True})
+    run.save("step", {"w": torch.ones(3, device=CUDA)})
+    assert run.load("step")["w"].device.type == "cpu" and run.load("step", CUDA)["w"].is_cuda

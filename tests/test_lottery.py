@@ -12,7 +12,9 @@ TINY = TrainConfig(iterations=40, batch_size=50, eval_every=20)
 
 
 def tiny_config(**fields):
-    return IMPConfig(dataset="mnist1d", model="mlp", train=TINY, rounds=2, rates=dict(fc=0.5, output=0.2), **fields)
+    return IMPConfig(
+        **{**dict(dataset="mnist1d", model="mlp", train=TINY, rounds=2, rates=dict(fc=0.5, output=0.2)), **fields}
+    )
 
 
 def test_each_round_prunes_the_given_fraction_of_what_remains(mnist1d):
@@ -53,14 +55,28 @@ def test_every_arm_of_a_round_trains_with_a_fresh_optimizer_from_the_rewind_iter
     real_train = lottery.train
 
     def spy(model, data, config, **kwargs):
-        calls.append(kwargs)
+        calls.append(dict(kwargs, iterations=config.iterations))
         return real_train(model, data, config, **kwargs)
 
     monkeypatch.setattr(lottery, "train", spy)
     run_imp(tiny_config(rewind_iter=5), data=mnist1d, cache=False, progress=False)
-    assert calls[0]["keep_at"] == 5 and "mask" not in calls[0]
-    assert [c["start_iter"] for c in calls[1:]] == [5] * 6
+    dense, to_k, *arms = calls
+    assert dense["iterations"] == 40 and "mask" not in dense and dense.get("start_iter", 0) == 0
+    assert to_k["iterations"] == 5 and to_k["data_seed"] == dense["data_seed"]  # replays the dense run up to k
+    assert [c["start_iter"] for c in arms] == [5] * 6 and all(c["iterations"] == 40 for c in arms)
     assert all("optimizer" not in c for c in calls)  # train() makes its own, so no state crosses rounds
+
+
+def test_the_dense_network_is_shared_by_sweeps_that_differ_only_in_pruning(mnist1d, count_training):
+    run_imp(tiny_config(), data=mnist1d, progress=False)
+    count_training.clear()
+    run_imp(tiny_config(rewind_iter=3, controls=False, rates=0.3), data=mnist1d, progress=False)
+    assert "dense" not in count_training and len(count_training) == 1 + 2  # replay to k=3, then two tickets
+
+
+def test_a_sweep_refuses_data_of_another_dataset(tiny_data):
+    with pytest.raises(LtkitError, match="the data is 'tiny' but the experiment is set up for 'mnist1d'"):
+        run_imp(tiny_config(), data=tiny_data, progress=False)
 
 
 def test_the_json_has_the_documented_fields(mnist1d):
@@ -90,3 +106,20 @@ def test_bad_imp_settings_are_explained():
         imp_config("mnist1d", "mlp", "huge")
     with pytest.raises(LtkitError, match="fraction"):
         replace(tiny_config(), rates=1.0)
+
+
+def test_unknown_settings_and_scopes_are_explained():
+    with pytest.raises(LtkitError, match=r"imp_config\(\) has no setting rewind; the settings are: rates, rounds"):
+        imp_config("mnist1d", "mlp", "ci", rewind=5)
+    with pytest.raises(LtkitError, match="unknown pruning scope 'glob'"):
+        tiny_config(scope="glob")
+
+
+def test_seeds_are_combined_only_for_sweeps_of_the_same_length(mnist1d):
+    from ltkit.lottery import across_seeds
+
+    short, longer = (run_imp(tiny_config(rounds=n), data=mnist1d, progress=False) for n in (1, 2))
+    with pytest.raises(LtkitError, match="same number of rounds"):
+        across_seeds([short, longer])
+    summary = across_seeds([longer, longer])
+    assert summary["ticket"]["std"] == [0.0] * 3 and len(summary["reinit"]["mean"]) == 3

@@ -129,3 +129,15 @@ def test_apply_mask_zeroes_exactly_the_pruned_weights():
     for name, keep in mask.items():
         assert torch.count_nonzero(weights(model)[name][~keep]) == 0
         assert torch.count_nonzero(weights(model)[name][keep]) == int(keep.sum())
+
+
+def test_no_layer_is_ever_pruned_away_entirely():
+    model = build_model("lenet300_100", (1, 28, 28))
+    kinds = layer_kinds(model)
+    with torch.no_grad():
+        model.layers[5].weight.mul_(1e-6)  # the output layer's weights are the smallest of all
+    mask = prune_by_magnitude(weights(model), full_mask(model), 0.99, kinds, scope="global")
+    assert all(keep.any() for keep in mask.values())
+    for _ in range(30):
+        mask = prune_by_magnitude(weights(model), mask, 0.9, kinds)
+    assert all(int(keep.sum()) == 1 for keep in mask.values())

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from ltkit import lottery
 from ltkit.errors import LtkitError
@@ -20,7 +21,7 @@ def test_the_same_sweep_again_loads_every_round_without_training(mnist1d, count_
     assert second.to_json() == first.to_json()
 
 
-def test_an_interrupted_sweep_resumes_at_its_first_unfinished_round(mnist1d, monkeypatch):
+def test_an_interrupted_sweep_resumes_at_its_first_unfinished_training(mnist1d, monkeypatch):
     real_train, calls = lottery.train, []
 
     def interrupted_in_round_2(*args, **kwargs):
@@ -32,15 +33,17 @@ def test_an_interrupted_sweep_resumes_at_its_first_unfinished_round(mnist1d, mon
     monkeypatch.setattr(lottery, "train", interrupted_in_round_2)
     with pytest.raises(KeyboardInterrupt):
         run_imp(CONFIG, data=mnist1d, progress=False)
-    finished = sorted(p.name for p in Run("imp", CONFIG.cache_key()).path.glob("*.pt"))
-    assert finished == ["round_00.pt", "round_01.pt"]
+    folder = lottery.imp_run(CONFIG, mnist1d).path
+    assert sorted(p.name for p in folder.glob("*.pt")) == ["round_00.pt", "round_01.pt", "round_02_ticket.pt"]
 
     calls.clear()
     monkeypatch.setattr(
         lottery, "train", lambda *args, **kwargs: (calls.append(kwargs["desc"]), real_train(*args, **kwargs))[1]
     )
-    run_imp(CONFIG, data=mnist1d, progress=False)
-    assert calls == [f"round {r} {arm}" for r in (2, 3) for arm in ("ticket", "reinit", "random_mask")]
+    resumed = run_imp(CONFIG, data=mnist1d, progress=False)
+    assert calls == ["round 2 reinit", "round 2 random_mask"] + [f"round 3 {arm}" for arm in lottery.ARMS]
+    assert sorted(p.name for p in folder.glob("*.pt")) == [f"round_0{r}.pt" for r in range(4)]
+    assert resumed.to_json() == run_imp(CONFIG, data=mnist1d, cache=False, progress=False).to_json()
 
 
 def test_more_rounds_extend_a_finished_sweep(mnist1d, count_training):
@@ -54,7 +57,7 @@ def test_more_rounds_extend_a_finished_sweep(mnist1d, count_training):
 
 def test_a_damaged_cache_file_is_named_with_the_fix(mnist1d):
     run_imp(CONFIG, data=mnist1d, progress=False)
-    damaged = Run("imp", CONFIG.cache_key()).step_file("round_02")
+    damaged = lottery.imp_run(CONFIG, mnist1d).step_file("round_02")
     damaged.write_bytes(b"\x00" * 10)
     with pytest.raises(LtkitError, match=r"round_02.pt is damaged.*delete that file"):
         run_imp(CONFIG, data=mnist1d, progress=False)
@@ -73,3 +76,10 @@ def test_different_configs_use_different_folders_and_disabled_runs_touch_nothing
     off = Run("demo", {"a": 3}, enabled=False)
     off.save("step", {"x": 1})
     assert not off.path.exists() and not off.has("step")
+
+
+def test_a_cached_step_comes_back_on_the_device_asked_for(data_root):
+    run = Run("demo", {"a": 4})
+    run.save("step", {"weights": [torch.ones(2)], "note": "kept"})
+    moved = run.load("step", device="meta")
+    assert moved["weights"][0].device.type == "meta" and moved["note"] == "kept"

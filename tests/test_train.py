@@ -62,23 +62,23 @@ def test_the_same_seeds_give_the_same_run(tiny_data):
     assert str(other.history) != str(runs[0].history)
 
 
-def test_the_weights_kept_at_iteration_k_are_exactly_those_of_a_run_stopped_at_k(tiny_data):
-    config = TrainConfig(iterations=40, batch_size=32, eval_every=10)
-    full = train(build_model("mlp", (20,), seed=2), tiny_data, config, data_seed=5, keep_at=13, progress=False)
-    stopped = build_model("mlp", (20,), seed=2)
-    short = TrainConfig(iterations=13, batch_size=32, eval_every=10)
-    train(stopped, tiny_data, short, data_seed=5, progress=False)
-    for name, value in stopped.state_dict().items():
-        assert torch.equal(full.kept_state[name], value), name
-
-
-def test_keeping_iteration_zero_keeps_the_initialisation(tiny_data):
-    model = build_model("mlp", (20,), seed=2)
-    init = copy.deepcopy(model.state_dict())
-    result = train(model, tiny_data, TrainConfig(iterations=10, batch_size=32), keep_at=0, progress=False)
-    assert all(torch.equal(result.kept_state[k], v) for k, v in init.items())
-    result.kept_state["layers.1.weight"].add_(1)  # a copy, not a view of the trained weights
-    assert not torch.equal(result.kept_state["layers.1.weight"], model.state_dict()["layers.1.weight"])
+def test_training_to_k_repeats_the_first_k_steps_of_a_longer_run_exactly(tiny_data):
+    every_step = dict(batch_size=32, eval_every=1)
+    full = train(
+        build_model("mlp", (20,), seed=2),
+        tiny_data,
+        TrainConfig(iterations=40, **every_step),
+        data_seed=5,
+        progress=False,
+    )
+    short = train(
+        build_model("mlp", (20,), seed=2),
+        tiny_data,
+        TrainConfig(iterations=13, **every_step),
+        data_seed=5,
+        progress=False,
+    )
+    assert [h["val_loss"] for h in short.history] == [h["val_loss"] for h in full.history[:14]]
 
 
 def test_training_learns_and_records_learning_curves(tiny_data):
@@ -125,6 +125,10 @@ def test_training_can_continue_from_iteration_k(tiny_data):
 
 
 def test_bad_settings_are_explained():
+    from ltkit.train import iterations_for
+
+    with pytest.raises(LtkitError, match="epochs must be positive"):
+        iterations_for(0, 1000, 10)
     with pytest.raises(LtkitError, match="unknown optimizer"):
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(LtkitError, match="lr must be positive"):

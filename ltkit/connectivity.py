@@ -268,9 +268,8 @@ def run_instability(config, rewind_iters, weights_remaining=None, data=None, dev
 
 def dense_instability(config, data, k, cache, progress):
     run = Run("instability", {**config.key(data, "points", "train_examples"), "arm": "dense"}, enabled=cache)
-    return run.cached(
-        f"k{k:06d}", lambda: copies_barrier(config, data, rewind_weights(config, data, k), k, None, progress)
-    )
+    compute = lambda: copies_barrier(config, data, rewind_weights(config, data, k), k, None, progress)
+    return run.cached(f"k{k:06d}", compute, device=data.device)
 
 
 def ticket_instability(config, data, k, weights_remaining, cache, progress):
@@ -281,7 +280,7 @@ def ticket_instability(config, data, k, weights_remaining, cache, progress):
         rewind_state, mask, kept = imp_ticket(config, data, k, weights_remaining, cache, progress)
         return {**copies_barrier(config, data, rewind_state, k, mask, progress), "weights_remaining": kept}
 
-    return run.cached(f"k{k:06d}", compute)
+    return run.cached(f"k{k:06d}", compute, device=data.device)
 
 
 def copies_barrier(config, data, start_state, k, mask=None, progress=True):
@@ -456,7 +455,7 @@ def run_curve(config, kind="bezier", data=None, device="cpu", cache=True, progre
     run = Run(
         "curve", {**config.key(data, "points", "train_examples", "curve_weight_decay"), "kind": kind}, enabled=cache
     )
-    return run.cached("result", lambda: fit_curve(config, kind, data, cache, progress))
+    return run.cached("result", lambda: fit_curve(config, kind, data, cache, progress), device=data.device)
 
 
 def fit_curve(config, kind, data, cache, progress):
@@ -539,7 +538,7 @@ def run_plane(config, kind="bezier", data=None, device="cpu", cache=True, progre
             progress=progress,
         )
 
-    return run.cached("result", compute)
+    return run.cached("result", compute, device=data.device)
 
 
 def curve_summary(result):
@@ -615,7 +614,7 @@ def run_fge(config, data=None, device="cpu", cache=True, progress=True):
     data = checked_data(config, data, device)
     fields = ("rates", "scope", "fge_cycles", "fge_cycle", "fge_lr_high", "fge_lr_low", "independent")
     run = Run("fge", config.key(data, *fields), enabled=cache)
-    return run.cached("result", lambda: compare_fge(config, data, cache, progress))
+    return run.cached("result", lambda: compare_fge(config, data, cache, progress), device=data.device)
 
 
 def compare_fge(config, data, cache, progress):

@@ -104,3 +104,16 @@ def test_a_result_cached_on_the_gpu_loads_on_a_cpu(data_root):
     run = Run("demo", {"gpu": True})
     run.save("step", {"w": torch.ones(3, device=CUDA)})
     assert run.load("step")["w"].device.type == "cpu" and run.load("step", CUDA)["w"].is_cuda
+
+
+def test_a_curve_loaded_from_the_cache_comes_back_on_the_gpu(mnist1d):
+    from ltkit.connectivity import ConnectivityConfig, run_curve, run_plane
+
+    short = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
+    config = ConnectivityConfig(
+        dataset="mnist1d", model="mlp", train=short, points=3, train_examples=500, plane_resolution=3
+    )
+    run_curve(config, data=mnist1d, progress=False)
+    again = run_curve(config, data=mnist1d, progress=False)  # from the cache
+    assert again["bend"]["layers.1.weight"].is_cuda
+    assert len(run_plane(config, data=mnist1d, progress=False)["test_err"]) == 3

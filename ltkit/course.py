@@ -9,6 +9,7 @@ is ready and the executed lessons can be read without running anything. Prints e
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ltkit.errors import LtkitError
 from ltkit.profiles import PROFILES, current_profile
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+CELL_TIMEOUT = {"ci": 1800, "class": 3600, "paper": None}  # seconds; a paper-profile sweep takes hours
 
 
 def execute_lesson(path, output, timeout=None):
@@ -23,10 +25,18 @@ def execute_lesson(path, output, timeout=None):
     import nbformat
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     notebook = nbformat.read(path, as_version=4)
+    # Local socket files in a folder of this run's own, not TCP ports that two runs could both pick.
+    local_sockets = Config(KernelManager={"transport": "ipc", "ip": str(Path(tempfile.mkdtemp()) / "kernel")})
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        config=local_sockets,
+        shutdown_kernel="immediate",  # the lesson is done; a graceful shutdown only logs an interrupt
+        resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.perf_counter()
     try:
@@ -64,7 +74,7 @@ def main(argv=None):
     print(f"Running {len(paths)} lessons in the {os.environ['LTKIT_PROFILE']!r} profile into {args.output}/")
     for path in paths:
         try:
-            seconds = execute_lesson(path, args.output)
+            seconds = execute_lesson(path, args.output, timeout=CELL_TIMEOUT[os.environ["LTKIT_PROFILE"]])
         except Exception as error:  # a failing cell: the partly executed notebook is written for reading
             print(f"{path.stem}: FAILED ({type(error).__name__}); see {args.output / 'html' / path.stem}.html")
             return 1

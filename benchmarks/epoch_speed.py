@@ -24,7 +24,7 @@ import torch
 from ltkit.data import data_dir, find_idx_folder, idx_folders, load_dataset
 from ltkit.models import build_model
 from ltkit.runtime import set_cpu_threads
-from ltkit.train import TrainConfig, iterations_for, make_optimizer, train
+from ltkit.training import TrainConfig, iterations_for, make_optimizer, train
 
 
 def ltkit_epochs(epochs):

@@ -11,11 +11,11 @@ import time
 
 import torch
 
-from ltkit.data import Splits, training_set_size
+from ltkit.data import Splits
 from ltkit.models import build_model
-from ltkit.profiles import settings
+from ltkit.profiles import sizes, training_recipe
 from ltkit.runtime import pick_device, set_cpu_threads
-from ltkit.train import TrainConfig, train
+from ltkit.training import TrainConfig, train
 
 EXPERIMENTS = [
     ("mnist1d", "mlp", (40,)),
@@ -71,10 +71,10 @@ def main():
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'})")
     print(f"{'model':<14}{'ms/iteration':>14}{'one paper run':>16}{'paper IMP sweep (dense + 3 arms x 20 rounds)':>48}")
     for dataset, model_name, shape in EXPERIMENTS:
-        chosen = settings(model_name, "paper", training_set_size(dataset))
-        seconds = seconds_per_iteration(model_name, shape, chosen["train"], args.iterations, device)
-        run = seconds * chosen["train"].iterations
-        sweep = run * (1 + 3 * chosen["rounds"])
+        recipe = training_recipe(dataset, model_name, "paper")
+        seconds = seconds_per_iteration(model_name, shape, recipe, args.iterations, device)
+        run = seconds * recipe.iterations
+        sweep = run * (1 + 3 * sizes("paper", "imp")["rounds"])
         print(f"{model_name:<14}{1000 * seconds:>14.2f}{duration(run):>16}{duration(sweep):>48}")
 
 

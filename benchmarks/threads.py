@@ -15,7 +15,7 @@ import torch
 
 from ltkit.data import load_dataset
 from ltkit.models import build_model
-from ltkit.train import TrainConfig, iterations_for, train
+from ltkit.training import TrainConfig, iterations_for, train
 
 
 def spin():

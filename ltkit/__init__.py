@@ -1,10 +1,61 @@
 """ltkit: the Lottery Ticket Hypothesis and the work around it, hands on.
 
-The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
-data, models, masks, train, lottery, connectivity, runs (the cache), profiles, plots, widgets, cli.
+The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module
+(data, models, masks, train, dense, imp, oneshot, stats, paths, instability, curves, fge, runs,
+profiles, plots, widgets, cli). The names below are what a lesson or a script needs; everything else is
+reachable through its module.
 """
 
-from ltkit.runtime import setup
+from ltkit import plots
+from ltkit.curves import curve_config, run_curve, run_plane
+from ltkit.data import available_datasets, load_dataset
+from ltkit.dense import train_dense
+from ltkit.errors import LtkitError
+from ltkit.fge import fge_config, run_fge
+from ltkit.imp import imp_config, run_imp, seed_sweeps
+from ltkit.instability import independent_line, instability_config, run_instability
+from ltkit.models import build_model
+from ltkit.oneshot import prune_once, pruned_accuracy, retrain_pruned
+from ltkit.profiles import connectivity_images
+from ltkit.runtime import describe_environment, setup
+from ltkit.stats import across_seeds, controls_table
+from ltkit.training import train
+from ltkit.widgets import imp_explorer, playground, sparsity_explorer, stability_explorer
 
-__version__ = "0.1.0"
-__all__ = ["setup"]
+__version__ = "0.2.0"
+__all__ = [
+    # set-up and data
+    "setup",
+    "describe_environment",
+    "available_datasets",
+    "load_dataset",
+    "build_model",
+    "train",
+    "LtkitError",
+    # pruning and lottery tickets
+    "train_dense",
+    "prune_once",
+    "pruned_accuracy",
+    "retrain_pruned",
+    "imp_config",
+    "run_imp",
+    "seed_sweeps",
+    "across_seeds",
+    "controls_table",
+    # stability, curves, ensembles
+    "instability_config",
+    "run_instability",
+    "independent_line",
+    "curve_config",
+    "run_curve",
+    "run_plane",
+    "fge_config",
+    "run_fge",
+    "connectivity_images",
+    # figures and dashboards
+    "plots",
+    "sparsity_explorer",
+    "imp_explorer",
+    "stability_explorer",
+    "playground",
+]

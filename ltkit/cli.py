@@ -3,7 +3,7 @@
     ltkit imp --dataset mnist1d --model mlp            # a lottery-ticket sweep and its table
     ltkit train --dataset fashion-mnist --model lenet300_100 --epochs 2
     ltkit datasets                                     # which datasets are here, and where
-    ltkit instability --dataset mnist1d --model mlp --rewind 0,100,500   # linear mode connectivity
+    ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500   # linear mode connectivity
     ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
     ltkit fge --dataset fashion-mnist --model lenet300_100               # fast geometric ensembling
 
@@ -17,14 +17,16 @@ import os
 import sys
 from pathlib import Path
 
-from ltkit.connectivity import CURVES, as_points, connectivity_config, run_curve, run_fge, run_instability
+from ltkit.curves import CURVES, curve_config, run_curve
 from ltkit.data import DATASETS, available_datasets, load_dataset
 from ltkit.errors import LtkitError
-from ltkit.lottery import ARMS, imp_config, run_imp
+from ltkit.fge import fge_config, run_fge
+from ltkit.imp import ARMS, imp_config, run_imp
+from ltkit.instability import instability_config, run_instability
 from ltkit.models import MODELS, build_model
-from ltkit.profiles import PROFILES, settings
+from ltkit.profiles import PROFILES, training_recipe
 from ltkit.runtime import setup
-from ltkit.train import iterations_for, resize, train
+from ltkit.training import train
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -48,6 +50,13 @@ def non_negative(text):
     return value
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
 def positive(text):
     value = float(text)
     if value <= 0:
@@ -67,7 +76,7 @@ def iteration_list(text):
     return values
 
 
-def add_common(parser):
+def add_common(parser, cached=True):
     parser.add_argument(
         "--dataset", required=True, choices=list(DATASETS), metavar="D", help=f"one of: {', '.join(DATASETS)}"
     )
@@ -81,6 +90,8 @@ def add_common(parser):
     parser.add_argument("--seed", type=non_negative, default=0, help="initialisation and data-order seed")
     parser.add_argument("--device", help="cpu or cuda (default: a GPU when there is one)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
+    if cached:
+        parser.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
 
 
 def build_parser():
@@ -95,36 +106,52 @@ def build_parser():
         type=fraction,
         help="fraction of remaining weights pruned per round in every layer (default: the paper's rates)",
     )
-    imp.add_argument("--rewind", type=non_negative, default=0, metavar="K", help="rewind to iteration K (default 0)")
-    imp.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    imp.add_argument(
+        "--rewind-iter",
+        "--rewind",  # the name before 0.2
+        type=non_negative,
+        default=0,
+        metavar="K",
+        dest="rewind_iter",
+        help="rewind to iteration K (default 0)",
+    )
     imp.set_defaults(run=command_imp)
 
     tr = commands.add_parser("train", help="train one dense network and report its accuracy")
-    add_common(tr)
+    add_common(tr, cached=False)
     tr.set_defaults(run=command_train)
 
     inst = commands.add_parser(
-        "instability", help="the error barrier between two copies of a network trained on from iteration k"
+        "instability", help="the error barrier between copies of a network trained on from iteration k"
     )
     add_common(inst)
     inst.add_argument(
-        "--rewind", type=iteration_list, required=True, metavar="K1,K2,...", help="iterations k at which to copy"
+        "--rewind-iters",
+        "--rewind",  # the name before 0.2
+        type=iteration_list,
+        required=True,
+        metavar="K1,K2,...",
+        dest="rewind_iters",
+        help="iterations k at which the copies split",
     )
     inst.add_argument(
-        "--sparsity", type=fraction, metavar="F", help="also the IMP ticket keeping about this fraction of the weights"
+        "--weights-remaining",
+        "--sparsity",  # the name before 0.2
+        type=fraction,
+        metavar="F",
+        dest="weights_remaining",
+        help="also the IMP ticket keeping about this fraction of the weights, and its two controls",
     )
-    inst.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    inst.add_argument("--pairs", type=positive_int, help="pairs of copies per k (default: the profile's)")
     inst.set_defaults(run=command_instability)
 
     curve = commands.add_parser("curve", help="a low-error curve between two independently trained networks")
     add_common(curve)
     curve.add_argument("--kind", choices=list(CURVES), default="bezier", help="the curve's shape (default bezier)")
-    curve.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
     curve.set_defaults(run=command_curve)
 
     fge = commands.add_parser("fge", help="fast geometric ensembling against a single network and an ensemble")
     add_common(fge)
-    fge.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
     fge.set_defaults(run=command_fge)
 
     ds = commands.add_parser("datasets", help="which datasets are available here, and where")
@@ -140,7 +167,7 @@ def command_imp(args):
         epochs=args.epochs,
         rounds=args.rounds,
         rates=args.rate,
-        rewind_iter=args.rewind,
+        rewind_iter=args.rewind_iter,
         seed=args.seed,
     )
     device = setup(args.device, seed=args.seed)
@@ -156,119 +183,115 @@ def format_imp_table(result):
         f"{'round':>5}  {'weights':>8}  " + "  ".join(f"{arm:>17}" for arm in ARMS),
     ]
     for row in result.rounds:
-        cells = [
-            f"{100 * row[arm]['test_acc']:6.1f}% ({row[arm]['early_stop_iter']:>6})" if row[arm] else "-"
-            for arm in ARMS
-        ]
-        lines.append(
-            f"{row['round']:>5}  {100 * row['weights_remaining']:7.1f}%  " + "  ".join(f"{c:>17}" for c in cells)
-        )
+        results = [row.results.get(arm) for arm in ARMS]
+        cells = [f"{100 * r.test_acc:6.1f}% ({r.early_stop_iter:>6})" if r else "-" for r in results]
+        lines.append(f"{row.round:>5}  {100 * row.weights_remaining:7.1f}%  " + "  ".join(f"{c:>17}" for c in cells))
     return "\n".join(lines)
 
 
 def command_train(args):
     device = setup(args.device, seed=args.seed)
     data = load_dataset(args.dataset, device=device)
-    config = settings(args.model, args.profile, len(data.y_train))["train"]
-    if args.epochs is not None:
-        config = resize(config, iterations_for(args.epochs, len(data.y_train), config.batch_size))
+    config = training_recipe(args.dataset, args.model, args.profile, epochs=args.epochs)
     model = build_model(args.model, data.input_shape, data.num_classes, seed=args.seed, device=device)
     result = train(model, data, config, data_seed=args.seed)
-    summary = result.summary()
     epochs = config.iterations * config.batch_size / len(data.y_train)
     print(
         f"{args.model} on {args.dataset}: {config.iterations} iterations ({epochs:.1f} epochs) in "
-        f"{result.seconds:.1f} s; test accuracy {100 * summary['test_acc']:.1f}% at the early-stop iteration "
-        f"{summary['early_stop_iter']}, {100 * summary['final_test_acc']:.1f}% at the end"
+        f"{result.seconds:.1f} s; test accuracy {100 * result.test_acc:.1f}% at the early-stop iteration "
+        f"{result.early_stop_iter}, {100 * result.final_test_acc:.1f}% at the end"
     )
-    return dict(**summary, train_seconds=result.seconds, epochs=epochs, iterations=config.iterations)
+    return dict(**result.summary(), train_seconds=result.seconds, epochs=epochs, iterations=config.iterations)
 
 
 def command_instability(args):
-    config = connectivity_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    config = instability_config(
+        args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed, pairs=args.pairs
+    )
     device = setup(args.device, seed=args.seed)
-    rows = run_instability(config, args.rewind, args.sparsity, device=device, cache=not args.no_cache)
+    rows = run_instability(config, args.rewind_iters, args.weights_remaining, device=device, cache=not args.no_cache)
     print(format_instability_table(config, rows))
-    arms = lambda row: {arm: arm_json(row[arm]) for arm in ("dense", "ticket") if arm in row}
+    arms = lambda row: {arm: instability_json(record) for arm, record in row.items() if arm != "k"}
     return dict(config=config.to_dict(), rewind=[dict(k=row["k"], **arms(row)) for row in rows])
 
 
-def arm_json(record):
-    return {**{key: value for key, value in record.items() if key != "line"}, "line": as_points(record["line"])}
+def instability_json(record):
+    first = record.lines[0]
+    lines = [line.points() for line in record.lines]
+    return {**record.summary(), "test_err_ends": first.ends_test_err, "line": lines[0], "lines": lines}
 
 
 def format_instability_table(config, rows):
-    arms = [arm for arm in ("dense", "ticket") if arm in rows[0]]
-    titles = {"dense": "dense", "ticket": f"ticket {100 * rows[0].get('ticket', {}).get('weights_remaining', 0):.1f}%"}
+    arms = [arm for arm in rows[0] if arm != "k"]
+    title = lambda arm: arm if arm == "dense" else f"{arm} {100 * rows[0][arm].weights_remaining:.1f}%"
     lines = [
         f"Instability: {config.model} on {config.dataset}, {config.train.iterations} iterations. Test-error barrier"
-        f" (points) between two copies trained on from iteration k, stable below 2; the copies' errors in brackets",
-        f"{'k':>7}" + "".join(f"  {titles[arm]:>22}" for arm in arms),
+        f" (points) between copies trained on from iteration k, mean +- std over {config.pairs} pair(s);"
+        f" stable below 2",
+        f"{'k':>7}" + "".join(f"  {title(arm):>20}" for arm in arms),
     ]
     for row in rows:
-        cells = [
-            f"{100 * row[arm]['barrier']:5.1f} ({100 * row[arm]['test_err_ends'][0]:4.1f}, "
-            f"{100 * row[arm]['test_err_ends'][1]:4.1f})"
-            for arm in arms
-        ]
-        lines.append(f"{row['k']:>7}" + "".join(f"  {cell:>22}" for cell in cells))
+        cells = [f"{100 * row[arm].barrier:5.1f} +- {100 * row[arm].barrier_std:4.1f}" for arm in arms]
+        lines.append(f"{row['k']:>7}" + "".join(f"  {cell:>20}" for cell in cells))
     return "\n".join(lines)
 
 
 def command_curve(args):
-    config = connectivity_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    config = curve_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
     device = setup(args.device, seed=args.seed)
     result = run_curve(config, args.kind, device=device, cache=not args.no_cache)
     print(format_curve_table(config, result))
     return dict(
         config=config.to_dict(),
-        kind=result["kind"],
-        seeds=result["seeds"],
-        line=as_points(result["line"]),
-        curve=as_points(result["curve"]),
-        barrier_line=result["line"]["barrier"],
-        barrier_curve=result["curve"]["barrier"],
+        kind=result.kind,
+        seeds=result.seeds,
+        line=result.line.points(),
+        curve=result.curve.points(),
+        barrier_line=result.line.barrier,
+        barrier_curve=result.curve.barrier,
     )
 
 
 def format_curve_table(config, result):
-    kind = result["kind"]
+    kind = result.kind
     lines = [
         f"{config.model} on {config.dataset}: the straight line and a fitted {kind} curve between two independently "
-        f"trained networks (seeds {result['seeds'][0]} and {result['seeds'][1]})",
+        f"trained networks (seeds {result.seeds[0]} and {result.seeds[1]})",
         f"{'t':>6}  {'line test err':>14}  {kind + ' test err':>16}  "
         f"{'line train loss':>15}  {kind + ' train loss':>17}",
     ]
-    for line, curve in zip(as_points(result["line"]), as_points(result["curve"])):
+    for line, curve in zip(result.line.points(), result.curve.points()):
         lines.append(
             f"{line['t']:6.3f}  {100 * line['test_err']:13.1f}%  {100 * curve['test_err']:15.1f}%  "
             f"{line['train_loss']:15.3f}  {curve['train_loss']:17.3f}"
         )
     lines.append(
-        f"barrier (points): straight line {100 * result['line']['barrier']:.1f}, "
-        f"{kind} curve {100 * result['curve']['barrier']:.1f}"
+        f"barrier (points): straight line {100 * result.line.barrier:.1f}, "
+        f"{kind} curve {100 * result.curve.barrier:.1f}"
     )
     return "\n".join(lines)
 
 
 def command_fge(args):
-    config = connectivity_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    config = fge_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
     device = setup(args.device, seed=args.seed)
     result = run_fge(config, device=device, cache=not args.no_cache)
     print(format_fge_table(config, result))
-    return dict(config=config.to_dict(), **result)
+    return dict(config=config.to_dict(), **result.summary())
 
 
 def format_fge_table(config, result):
-    budget, members = result["budget"], config.independent
+    budget, members = result.budget, config.independent
     rows = [
-        (f"the network FGE starts from ({config.train.iterations} iterations)", result["start_acc"]),
-        (f"FGE: {len(result['snapshots'])} snapshots, one per cycle of {config.fge_cycle}", result["fge_acc"]),
-        (f"one network trained {budget} iterations", result["single_acc"]),
-        (f"{members} independent networks, {budget // members} iterations each", result["independent_acc"]),
+        (f"the network FGE starts from ({config.train.iterations} iterations)", result.start_acc),
+        (f"FGE: {len(result.snapshots)} snapshots, one per cycle of {config.cycle}", result.fge_acc),
+        ("the best FGE snapshot alone (chosen on the test set)", result.best_snapshot_acc),
+        (f"one network trained {budget} iterations", result.single_acc),
+        ("FGE's start network trained on, learning rate annealed", result.annealed_single_acc),
+        (f"{members} independent networks, {budget // members} iterations each", result.independent_acc),
     ]
     lines = [f"FGE: {config.model} on {config.dataset}; test accuracy at the same budget of {budget} iterations"]
-    lines += [f"  {label:<55}{100 * acc:6.1f}%" for label, acc in rows]
+    lines += [f"  {label:<60}{100 * acc:6.1f}%" for label, acc in rows]
     return "\n".join(lines)
 
 

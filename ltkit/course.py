@@ -1,6 +1,6 @@
 """The whole course, headless: execute every lesson into a build folder, as notebooks and as HTML.
 
-    python -m ltkit.course [--profile class] [--output build] [lesson names...]
+    python -m ltkit.course [--profile class] [--output build] [--seed S] [lesson names...]
 
 Instructors run it before class (on a GPU machine with --profile paper, say), so that every cached run
 is ready and the executed lessons can be read without running anything. Prints each lesson's time.
@@ -20,14 +20,17 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CELL_TIMEOUT = {"ci": 1800, "class": 3600, "paper": None}  # seconds; a paper-profile sweep takes hours
 
 
-def execute_lesson(path, output, timeout=None):
-    """Run one notebook top to bottom; write it executed and as HTML. Returns the seconds it took."""
+def execute_lesson(path, output, timeout=None, parameters=None):
+    """Run one notebook top to bottom; write it executed and as HTML. Returns the seconds it took.
+    `parameters` ({"SEED": 100}, say) replace the values of the lesson's first cell."""
     import nbformat
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     notebook = nbformat.read(path, as_version=4)
+    if parameters:
+        set_parameters(notebook, parameters)
     # Local socket files in a folder of this run's own, not TCP ports that two runs could both pick.
     local_sockets = Config(KernelManager={"transport": "ipc", "ip": str(Path(tempfile.mkdtemp()) / "kernel")})
     client = NotebookClient(
@@ -50,6 +53,19 @@ def execute_lesson(path, output, timeout=None):
     return time.perf_counter() - started
 
 
+def set_parameters(notebook, parameters):
+    """Insert a cell assigning `parameters` right after the cell tagged "parameters", as papermill does:
+    the lesson then runs with those values, its own first cell unchanged."""
+    import nbformat
+
+    tagged = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])]
+    if not tagged:
+        raise LtkitError("this lesson has no cell tagged 'parameters' to take the values from")
+    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(tagged[0] + 1, cell)
+
+
 def lessons(names=()):
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     if names:
@@ -63,6 +79,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ltkit.course", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILES, default=None, help="default: $LTKIT_PROFILE, else class")
     parser.add_argument("--output", type=Path, default=Path("build"))
+    parser.add_argument("--seed", type=int, help="the lessons' SEED (default: each lesson's own)")
     parser.add_argument("names", nargs="*", help="lessons to run (default: all), e.g. 03_winning_tickets")
     args = parser.parse_args(argv)
     try:
@@ -74,7 +91,9 @@ def main(argv=None):
     print(f"Running {len(paths)} lessons in the {os.environ['LTKIT_PROFILE']!r} profile into {args.output}/")
     for path in paths:
         try:
-            seconds = execute_lesson(path, args.output, timeout=CELL_TIMEOUT[os.environ["LTKIT_PROFILE"]])
+            parameters = None if args.seed is None else {"SEED": args.seed}
+            timeout = CELL_TIMEOUT[os.environ["LTKIT_PROFILE"]]
+            seconds = execute_lesson(path, args.output, timeout=timeout, parameters=parameters)
         except Exception as error:  # a failing cell: the partly executed notebook is written for reading
             print(f"{path.stem}: FAILED ({type(error).__name__}); see {args.output / 'html' / path.stem}.html")
             return 1

@@ -279,6 +279,19 @@ def load_dataset(name, device="cpu", root=None, download=True, val_size=None, sp
     return splits.to(device)
 
 
+def data_for(config, data=None, device="cpu"):
+    """The data an experiment runs on: `data`, or else `config.dataset` loaded on `device`. Data of another
+    dataset than the config's is refused."""
+    if data is None:
+        return load_dataset(config.dataset, device=device)
+    if data.name != config.dataset:
+        raise LtkitError(
+            f"the data is {data.name!r} but the experiment is set up for {config.dataset!r}; pass "
+            f"load_dataset({config.dataset!r}) or change the config's dataset"
+        )
+    return data
+
+
 def channel_stats(x):
     """Mean and std per channel of images [N, C, H, W], or overall for flat inputs [N, D]."""
     if x.dim() == 4:

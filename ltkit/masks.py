@@ -22,6 +22,12 @@ def check_scope(scope):
         raise LtkitError(f"unknown pruning scope {scope!r}; use 'layerwise' or 'global'")
 
 
+def check_pruning(rates, scope):
+    """Refuse pruning rates or a scope that make no sense, saying which would."""
+    as_rates(rates)
+    check_scope(scope)
+
+
 def layer_kinds(model):
     """{weight name: "conv" | "fc" | "output"} for every prunable weight of `model`, in order."""
     kinds = {}

@@ -9,12 +9,17 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ltkit.fge import cyclic_learning_rate
+from ltkit.masks import layer_kinds, sparsity_report
+from ltkit.profiles import profile_table
+
 ARM_STYLE = {
     "ticket": dict(color="tab:blue", label="winning ticket (rewound)"),
     "reinit": dict(color="tab:orange", label="random re-initialisation"),
     "random_mask": dict(color="tab:green", label="random pruning"),
     "dense": dict(color="black", label="dense network"),
 }
+IMP_ARMS = ("ticket", "reinit", "random_mask")
 
 
 def new_axes(ax=None, figsize=(6, 4)):
@@ -67,7 +72,7 @@ def sparsity_axis(ax, fractions):
 def against_sparsity(lines, ylabel="test accuracy (%) at early stop", dense=None, ax=None, title="", percent=True):
     """Accuracy (or any other figure) against weights remaining, one line per label, with error bars when
     there is a "std". lines: {label: {"weights_remaining": [...], "mean": [...], "std": [...]}}, as
-    lottery.across_seeds() returns; labels that are arms get the arms' colours and names. percent: the
+    ltkit.across_seeds() returns; labels that are arms get the arms' colours and names. percent: the
     values are fractions, shown as percentages."""
     ax = new_axes(ax)
     scale = 100 if percent else 1
@@ -178,16 +183,70 @@ def table(rows, percent=()):
     return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+def profiles_table():
+    """How long each profile's runs are, per experiment (profiles.profile_table), as a table."""
+    return table(profile_table())
+
+
+def mask_report(mask, model):
+    """How many weights a mask keeps in each layer of `model`, and in all, as a table."""
+    return table(sparsity_report(mask, layer_kinds(model)), percent=("fraction",))
+
+
+def layer_fractions(mask, ax=None):
+    """A bar per layer: the percent of its weights the mask keeps."""
+    ax = new_axes(ax)
+    names = list(mask)[::-1]
+    ax.barh(names, [100 * mask[n].float().mean().item() for n in names], color="tab:blue")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("weights kept (%)")
+    ax.tick_params(axis="y", labelsize=8)
+    return ax
+
+
+def input_image_shape(data):
+    """(height, width) when `data` holds one-channel images, whose first-layer masks can be drawn as
+    pictures of the input; else None."""
+    shape = data.input_shape
+    return tuple(shape[1:]) if len(shape) == 3 and shape[0] == 1 else None
+
+
+def mask_picture(mask, data, ax=None, title=""):
+    """A mask as a picture: connections kept per input pixel for a fully connected network on one-channel
+    images, else the fraction kept per layer."""
+    first = next(iter(mask))
+    image_shape = input_image_shape(data)
+    if image_shape and mask[first].dim() == 2 and mask[first].shape[1] == math.prod(image_shape):
+        return input_connections(mask[first], image_shape, ax=ax, title=title)
+    ax = layer_fractions(mask, ax)
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def arm_learning_curves(record, ax=None, measure="val_acc"):
+    """Validation accuracy while training, for each arm of an IMP round."""
+    ax = new_axes(ax)
+    for arm in IMP_ARMS:
+        if arm in record.results and (arm == "ticket" or record.round > 0):
+            history = record.results[arm].history
+            ax.plot([h["iteration"] for h in history], [100 * h[measure] for h in history], **ARM_STYLE[arm])
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
 # --- connectivity: lines, curves, the plane, instability, FGE ---------------------------------------------
 
 
 def along_path(paths, key="test_err", ax=None, title="", xlabel="position on the path (alpha or t)"):
-    """A measured path's error (or loss) against t, one line per label: {label: evaluate_path result}."""
+    """A measured path's error (or loss) against t, one line per label: {label: PathResult}."""
     ax = new_axes(ax)
     percent = key.endswith("err")
     for label, path in paths.items():
-        values = np.asarray(path[key]) * (100 if percent else 1)
-        ax.plot(path["t"], values, marker="o", ms=3, label=f"{label} (barrier {100 * path['barrier']:.1f} points)")
+        values = np.asarray(getattr(path, key)) * (100 if percent else 1)
+        ax.plot(path.t, values, marker="o", ms=3, label=f"{label} (barrier {100 * path.barrier:.1f} points)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel({"test_err": "test error (%)", "train_err": "training error (%)"}.get(key, key.replace("_", " ")))
     ax.grid(alpha=0.3)
@@ -196,18 +255,31 @@ def along_path(paths, key="test_err", ax=None, title="", xlabel="position on the
     return ax
 
 
+INSTABILITY_LABELS = {
+    "dense": "dense network",
+    "ticket": "IMP ticket",
+    "random_mask": "random mask",
+    "reinit": "random reinit",
+}
+
+
 def barrier_against_k(rows, ax=None, title=""):
-    """Instability: the error barrier between two copies against the iteration k at which they split."""
+    """Instability: the error barrier between copies against the iteration k at which they split, per arm
+    (mean over pairs of copies, with their standard deviation as error bars)."""
     ax = new_axes(ax)
     ks = [row["k"] for row in rows]
-    arms = [arm for arm in ("dense", "ticket") if arm in rows[0]]
-    for arm in arms:
-        label = "dense network" if arm == "dense" else f"IMP ticket ({100 * rows[0][arm]['weights_remaining']:.0f}%)"
-        ax.plot(
+    for arm, label in INSTABILITY_LABELS.items():
+        if arm not in rows[0]:
+            continue
+        if arm != "dense":
+            label += f" ({100 * rows[0][arm].weights_remaining:.0f}%)"
+        ax.errorbar(
             ks,
-            [100 * row[arm]["barrier"] for row in rows],
-            "o-",
-            color=ARM_STYLE[arm if arm == "ticket" else "dense"]["color"],
+            [100 * row[arm].barrier for row in rows],
+            yerr=[100 * row[arm].barrier_std for row in rows],
+            marker="o",
+            capsize=3,
+            color=ARM_STYLE[arm]["color"],
             label=label,
         )
     ax.axhline(2, color="grey", ls=":", lw=1, label="stable below 2 points")
@@ -216,7 +288,7 @@ def barrier_against_k(rows, ax=None, title=""):
     ax.set_xlim(-0.3 * linthresh, 1.5 * max(ks + [1]))
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.minorticks_off()
-    ax.set_xlabel("iteration k at which the two copies split")
+    ax.set_xlabel("iteration k at which the copies split")
     ax.set_ylabel("error barrier (points)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -227,11 +299,12 @@ def barrier_against_k(rows, ax=None, title=""):
 def plane_picture(plane, kind="bezier", ax=None, title=""):
     """Test error over the plane through two networks and a curve's bend, with the line and the curve."""
     ax = new_axes(ax, figsize=(6, 4.8))
-    error = 100 * np.asarray(plane["test_err"])
-    levels = np.linspace(error.min(), min(error.max(), error.min() + 40), 21)
-    filled = ax.contourf(plane["x"], plane["y"], error, levels=levels, cmap="viridis", extend="max")
+    error = 100 * np.asarray(plane.test_err)
+    top = min(error.max(), error.min() + 40)
+    levels = np.linspace(error.min(), max(top, error.min() + 1), 21)  # a flat surface still needs a range
+    filled = ax.contourf(plane.x, plane.y, error, levels=levels, cmap="viridis", extend="max")
     ax.figure.colorbar(filled, ax=ax, label="test error (%)", format="%.0f")
-    start, end, bend = (np.asarray(plane["points"][name]) for name in ("start", "end", "bend"))
+    start, end, bend = (np.asarray(plane.points[name]) for name in ("start", "end", "bend"))
     t = np.linspace(0, 1, 50)[:, None]
     if kind == "bezier":
         path = (1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t**2 * end
@@ -250,9 +323,9 @@ def plane_picture(plane, kind="bezier", ax=None, title=""):
 
 
 def fge_comparison(result, ax=None, title=""):
-    """The test accuracy of each snapshot, and the four contenders at the same budget."""
-    ax = new_axes(ax, figsize=(7, 4))
-    snapshots = result["snapshots"]
+    """The test accuracy of each snapshot, and FGE's ensemble against its baselines at the same budget."""
+    ax = new_axes(ax, figsize=(7.5, 4.2))
+    snapshots = result.snapshots
     ax.plot(
         range(1, len(snapshots) + 1),
         [100 * s["test_acc"] for s in snapshots],
@@ -261,10 +334,11 @@ def fge_comparison(result, ax=None, title=""):
         label="each FGE snapshot alone",
     )
     for value, style, label in (
-        (result["start_acc"], ":", "the network FGE starts from"),
-        (result["single_acc"], "--", "one network, whole budget"),
-        (result["independent_acc"], "-.", "independent ensemble, same budget"),
-        (result["fge_acc"], "-", "FGE ensemble of all snapshots"),
+        (result.start_acc, ":", "the network FGE starts from"),
+        (result.single_acc, "--", "one network, whole budget"),
+        (result.annealed_single_acc, (0, (5, 1)), "one network, learning rate annealed"),
+        (result.independent_acc, "-.", "independent ensemble, same budget"),
+        (result.fge_acc, "-", "FGE ensemble of all snapshots"),
     ):
         ax.axhline(
             100 * value,
@@ -278,4 +352,19 @@ def fge_comparison(result, ax=None, title=""):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title)
+    return ax
+
+
+def fge_schedule(config, cycles_shown=3, ax=None):
+    """FGE's cyclic learning rate over a few cycles, with the snapshot points marked."""
+    ax = new_axes(ax, figsize=(7, 2.5))
+    steps = np.arange(cycles_shown * config.cycle)
+    lrs = [cyclic_learning_rate(i, config.cycle, config.lr_high, config.lr_low) for i in steps]
+    ax.plot(steps, lrs)
+    minima = slice(config.cycle // 2 - 1, None, config.cycle)
+    ax.plot(steps[minima], lrs[minima], "o", color="tab:red", label="snapshot")
+    ax.set_xlabel("iteration after the start of FGE")
+    ax.set_ylabel("learning rate")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{cycles_shown} of the FGE cycles")
     return ax

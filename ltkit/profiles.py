@@ -1,6 +1,6 @@
-"""The settings every experiment runs with: the papers' own, and the three sizes of the course.
+"""The settings every experiment runs with: the papers' recipes, and the three sizes of the course.
 
-- `paper`: the papers' settings at full length (GUIDE §4), for a GPU (Colab).
+- `paper`: the papers' settings at full length, for a GPU (Colab).
 - `class` (the default): a laptop CPU; each lesson in a few minutes.
 - `ci`: the whole course in minutes on 2 CPU cores, where every lesson's claim must still hold.
 Only lengths change between profiles (iterations, rounds, seeds); optimiser, learning rate, batch size
@@ -10,19 +10,26 @@ and pruning rates stay the papers' (or, for the MNIST-1D MLP, this kit's own cal
 import os
 from dataclasses import replace
 
-from ltkit.data import training_set_size
+from ltkit.config import check_fields
+from ltkit.data import check_dataset_name, training_set_size
 from ltkit.errors import LtkitError
 from ltkit.models import check_model_name
-from ltkit.train import TrainConfig, iterations_for, resize
+from ltkit.training import TrainConfig, iterations_for, resize
 
 PROFILES = ("ci", "class", "paper")
 DEFAULT_PROFILE = "class"
 
+# Seeds. Every recipe choice of this kit was made on CALIBRATION_SEEDS only. The lessons run from
+# LESSON_SEED (a lesson over n seeds uses LESSON_SEED .. LESSON_SEED + n - 1), and benchmarks/claims.py
+# replays their claims on seeds from 100 on: no claim is ever checked on a seed it was tuned on.
+CALIBRATION_SEEDS = tuple(range(10))
+LESSON_SEED = 10
+
 # The papers' settings per model: training, pruning rates per round (fraction of remaining weights).
-PAPER_SETTINGS = {
+RECIPES = {
     # Frankle & Carbin 2019: LeNet-300-100, Adam 1.2e-3, batch 60, 50K iterations; fc 20%, output 10%.
     "lenet300_100": dict(
-        train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=50_000, eval_every=1000),
+        train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=50_000, eval_every=100),
         rates=dict(fc=0.2, output=0.1),
         scope="layerwise",
     ),
@@ -30,23 +37,23 @@ PAPER_SETTINGS = {
     # MNIST-1D's 3500 training examples) were chosen among 1e-3..1e-2 over 5 seeds each: the ticket at
     # 12% of weights matched or beat the dense network on average and beat both controls on every seed.
     "mlp": dict(
-        train=TrainConfig(optimizer="adam", lr=3e-3, batch_size=100, iterations=3000, eval_every=150),
+        train=TrainConfig(optimizer="adam", lr=3e-3, batch_size=100, iterations=3000, eval_every=30),
         rates=dict(fc=0.2, output=0.1),
         scope="layerwise",
     ),
     # Frankle & Carbin 2019: Conv-2/4/6 on CIFAR-10, Adam, batch 60; conv 10/10/15%, fc 20%, output 10%.
     "conv2": dict(
-        train=TrainConfig(optimizer="adam", lr=2e-4, batch_size=60, iterations=20_000, eval_every=1000),
+        train=TrainConfig(optimizer="adam", lr=2e-4, batch_size=60, iterations=20_000, eval_every=100),
         rates=dict(conv=0.1, fc=0.2, output=0.1),
         scope="layerwise",
     ),
     "conv4": dict(
-        train=TrainConfig(optimizer="adam", lr=3e-4, batch_size=60, iterations=25_000, eval_every=1000),
+        train=TrainConfig(optimizer="adam", lr=3e-4, batch_size=60, iterations=25_000, eval_every=100),
         rates=dict(conv=0.1, fc=0.2, output=0.1),
         scope="layerwise",
     ),
     "conv6": dict(
-        train=TrainConfig(optimizer="adam", lr=3e-4, batch_size=60, iterations=30_000, eval_every=1000),
+        train=TrainConfig(optimizer="adam", lr=3e-4, batch_size=60, iterations=30_000, eval_every=100),
         rates=dict(conv=0.15, fc=0.2, output=0.1),
         scope="layerwise",
     ),
@@ -61,7 +68,7 @@ PAPER_SETTINGS = {
             batch_size=128,
             iterations=62_400,
             milestones=(31_200, 46_800),
-            eval_every=2000,
+            eval_every=100,
             augment=True,
         ),
         rates=0.2,
@@ -94,21 +101,44 @@ def current_profile(profile=None):
     return profile
 
 
-def settings(model, profile=None, n_train=None):
-    """{train: TrainConfig, rates, scope, rounds, seeds} for `model` in `profile`.
+def training_recipe(dataset, model, profile=None, epochs=None, lr=None, experiment="imp"):
+    """The TrainConfig of `model` on `dataset` in a profile (default: $LTKIT_PROFILE, else "class").
 
-    n_train (the training-set size) turns a profile's epochs into iterations.
+    `epochs` resizes the run (passes over the training set), `lr` changes the learning rate; the
+    connectivity experiments (`experiment="connectivity"`) apply CONNECTIVITY_RECIPE_CHANGES.
     """
+    check_dataset_name(dataset)
     check_model_name(model)
-    profile = current_profile(profile)
-    paper, sizes = PAPER_SETTINGS[model], PROFILE_SIZES[profile]
-    train = paper["train"]
-    epochs = sizes["epochs"] and sizes["epochs"][model]
+    n_train = training_set_size(dataset)
+    train = RECIPES[model]["train"]
+    profile_epochs = PROFILE_SIZES[current_profile(profile)]["epochs"]
+    epochs = epochs if epochs is not None else profile_epochs and profile_epochs[model]
     if epochs is not None:
-        if n_train is None:
-            raise LtkitError("settings() needs n_train to size a run in epochs")
         train = resize(train, iterations_for(epochs, n_train, train.batch_size))
-    return dict(train=train, rates=paper["rates"], scope=paper["scope"], rounds=sizes["rounds"], seeds=sizes["seeds"])
+    if experiment == "connectivity":
+        train = replace(train, **CONNECTIVITY_RECIPE_CHANGES.get(model, {}))
+    return train if lr is None else replace(train, lr=lr)
+
+
+def pruning(model):
+    """The paper's pruning of `model`: {"rates": per round, "scope": "layerwise" or "global"}."""
+    check_model_name(model)
+    return dict(rates=RECIPES[model]["rates"], scope=RECIPES[model]["scope"])
+
+
+def sizes(profile, experiment):
+    """How large `experiment` ("imp", "instability", "curve" or "fge") is in `profile`."""
+    profile = current_profile(profile)
+    if experiment == "imp":
+        return dict(rounds=PROFILE_SIZES[profile]["rounds"], seeds=PROFILE_SIZES[profile]["seeds"])
+    return dict(EXPERIMENT_SIZES[profile][experiment])
+
+
+def with_overrides(defaults, overrides, settings_class, function):
+    """`defaults` updated by the keyword arguments a caller gave (None keeps the default), checked
+    against the fields of `settings_class`."""
+    check_fields(overrides, settings_class, function)
+    return {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
 
 
 COURSE_EXPERIMENTS = [
@@ -125,22 +155,21 @@ def profile_table(experiments=COURSE_EXPERIMENTS):
     for profile in PROFILES:
         for dataset, model in experiments:
             n_train = training_set_size(dataset)
-            chosen = settings(model, profile, n_train)
-            train = chosen["train"]
+            train = training_recipe(dataset, model, profile)
             rows.append(
                 dict(
                     profile=profile,
                     experiment=f"{model} on {dataset}",
                     iterations=train.iterations,
                     epochs=round(train.iterations * train.batch_size / n_train, 1),
-                    imp_rounds=chosen["rounds"],
-                    seeds=chosen["seeds"],
+                    imp_rounds=sizes(profile, "imp")["rounds"],
+                    seeds=sizes(profile, "imp")["seeds"],
                 )
             )
     return rows
 
 
-# --- Connectivity experiments (ltkit.connectivity) ---------------------------------------------------
+# --- Connectivity experiments (ltkit.instability, ltkit.curves, ltkit.fge) -------------------------
 # The networks of the connectivity experiments train by the recipes above (the same length per profile),
 # with one change: the MNIST-1D MLP trains at Adam 1e-2 there. At its IMP learning rate, 3e-3, the MLP is
 # already stable at initialisation (barrier 1-3 points between copies at k=0, 3 seeds); at 1e-2 it is
@@ -151,28 +180,28 @@ CONNECTIVITY_RECIPE_CHANGES = {"mlp": dict(lr=1e-2)}
 # What these experiments add to the training runs, per profile:
 #   points: values of alpha (or t) at which a path is evaluated, both ends included (Frankle et al.: 30);
 #   train_examples: training examples for the training loss/error along a path and for BatchNorm statistics;
-#   fge_cycles, fge_cycle: FGE's number of cycles, and each cycle's length as a fraction of one training
-#     run (rounded to an even number of iterations);
-#   fge_lr_high, fge_lr_low: FGE's learning-rate range, as multiples of the recipe's learning rate;
-#   independent: networks in the independently trained ensemble that FGE is compared with;
-#   plane_resolution: grid points per side of the test-error picture on the plane of a curve.
+#   pairs: pairs of copies whose barriers are averaged at each k;
+#   plane_resolution: grid points per side of the test-error picture on the plane of a curve;
+#   cycles, cycle: FGE's number of cycles, and each cycle's length as a fraction of one training run
+#     (rounded to an even number of iterations);
+#   lr_high, lr_low: FGE's learning-rate range, as multiples of the recipe's learning rate;
+#   independent: networks in the independently trained ensemble that FGE is compared with.
 # class and ci were calibrated on Fashion-MNIST LeNet-300-100 (8 cycles of a fifteenth of a run each, from
 # 1x down to 0.01x the learning rate). paper's cycles are about 4 epochs of ResNet-20, the default cycle
 # length of Garipov et al.'s code; they are not measured here.
-CONNECTIVITY_DEFAULTS = dict(
-    points=30,
-    train_examples=10_000,
-    fge_cycles=8,
-    fge_cycle=1 / 15,
-    fge_lr_high=1.0,
-    fge_lr_low=0.01,
-    independent=2,
-    plane_resolution=21,
+EXPERIMENT_DEFAULTS = dict(
+    instability=dict(points=30, train_examples=10_000, pairs=1),
+    curve=dict(points=30, train_examples=10_000, plane_resolution=21),
+    fge=dict(cycles=8, cycle=1 / 15, lr_high=1.0, lr_low=0.01, independent=2),
 )
-CONNECTIVITY_SIZES = {
-    "paper": {**CONNECTIVITY_DEFAULTS, "fge_cycle": 1 / 40},
-    "class": CONNECTIVITY_DEFAULTS,
-    "ci": {**CONNECTIVITY_DEFAULTS, "train_examples": 5_000, "plane_resolution": 15},
+EXPERIMENT_SIZES = {
+    "paper": {**EXPERIMENT_DEFAULTS, "fge": {**EXPERIMENT_DEFAULTS["fge"], "cycle": 1 / 40}},
+    "class": EXPERIMENT_DEFAULTS,
+    "ci": {
+        "instability": {**EXPERIMENT_DEFAULTS["instability"], "train_examples": 5_000},
+        "curve": {**EXPERIMENT_DEFAULTS["curve"], "train_examples": 5_000, "plane_resolution": 15},
+        "fge": EXPERIMENT_DEFAULTS["fge"],
+    },
 }
 
 
@@ -180,13 +209,3 @@ def connectivity_images(profile=None, images="fashion-mnist"):
     """The (dataset, model) of the image experiments of lessons 05-06: LeNet-300-100 on `images`, or in
     the paper profile ResNet-20 on CIFAR-10, as Frankle et al. and Garipov et al. run them."""
     return ("cifar10", "resnet20") if current_profile(profile) == "paper" else (images, "lenet300_100")
-
-
-def connectivity_settings(model, profile=None, n_train=None):
-    """settings() for the connectivity experiments: {train, rates, scope} with the recipe change above,
-    and the profile's connectivity sizes."""
-    chosen = settings(model, profile, n_train)
-    train = replace(chosen["train"], **CONNECTIVITY_RECIPE_CHANGES.get(model, {}))
-    return dict(
-        train=train, rates=chosen["rates"], scope=chosen["scope"], **CONNECTIVITY_SIZES[current_profile(profile)]
-    )

@@ -1,21 +1,25 @@
 """The run cache: finished work is saved, so a re-run, a widget or an interrupted sweep never redoes it.
 
-A run is named by the hash of its full configuration: the folder data/runs/<kind>-<hash> holds that
-configuration (config.json) and one file per finished step ("round_03.pt", say). Each file is written to
-a temporary name and then renamed, so a kernel interrupted mid-write leaves no half-written result, and
-a sweep started again resumes at its first missing step.
+A run is named by the hash of its key (an experiment's settings, the data's split, and the shape of the
+records it saves): the folder data/runs/<kind>-<hash> holds that key (config.json) and one file per
+finished step ("round_03.pt", say). Each file is written to a temporary name and then renamed, so a kernel
+interrupted mid-write leaves no half-written result, and a sweep started again resumes at its first
+missing step.
+
+Steps hold records: dataclasses of numbers, lists and tensors (a round of IMP, a measured path). The
+field names of the record classes are part of the key, so a record that gains or loses a field is never
+read from an older file.
 """
 
 import hashlib
 import json
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import torch
 
 from ltkit.data import atomic_torch_save, data_dir
 from ltkit.errors import LtkitError
-
-CACHE_VERSION = 2  # bump when what a step file holds changes, so old results are not misread
 
 
 def config_hash(config):
@@ -32,11 +36,18 @@ def state_hash(state_dict):
     return digest.hexdigest()[:12]
 
 
-class Run:
-    """The cached steps of one run. With enabled=False nothing is read or written."""
+def schema(records):
+    """The record classes' names and field names, as one string: part of every run's key."""
+    return ";".join(f"{cls.__name__}({','.join(f.name for f in fields(cls))})" for cls in records)
 
-    def __init__(self, kind, config, root=None, enabled=True):
-        self.config = {"kind": kind, "cache_version": CACHE_VERSION, **config}
+
+class Run:
+    """The cached steps of one run. `records`: the dataclasses its steps hold. With enabled=False nothing
+    is read or written."""
+
+    def __init__(self, kind, key, records=(), root=None, enabled=True):
+        torch.serialization.add_safe_globals(list(records))  # torch.load(weights_only=True) may build them
+        self.config = {"kind": kind, "records": schema(records), **key}
         root = Path(root) if root is not None else data_dir()
         self.path = root / "runs" / f"{kind}-{config_hash(self.config)}"
         self.enabled = enabled
@@ -85,11 +96,13 @@ class Run:
 
 
 def to_device(result, device):
-    """The same nested dicts and lists, with every tensor on `device`."""
+    """The same records, dicts, lists and tuples, with every tensor on `device`."""
+    if is_dataclass(result):
+        return replace(result, **{f.name: to_device(getattr(result, f.name), device) for f in fields(result)})
     if isinstance(result, dict):
         return {key: to_device(value, device) for key, value in result.items()}
-    if isinstance(result, list):
-        return [to_device(value, device) for value in result]
+    if isinstance(result, (list, tuple)):
+        return type(result)(to_device(value, device) for value in result)
     if isinstance(result, torch.Tensor):
         return result.to(device)
     return result

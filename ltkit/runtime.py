@@ -14,10 +14,11 @@ from ltkit.errors import LtkitError
 def default_cpu_threads():
     """Half the logical cores, at most 4, at least 1.
 
-    Measured with benchmarks/threads.py (LeNet-300-100 epochs): on 2 cores one thread was 35% slower
-    than two when idle, but three times faster with another busy process beside it; on 16 cores, 4
-    threads were 1.3x (idle) to 1.7x (half the cores busy) faster than one, and 8 added little. Leaving
-    half the cores free keeps a browser or a second kernel from slowing training down.
+    Measured with benchmarks/threads.py (one LeNet-300-100 epoch on Fashion-MNIST; the README's "Speed"
+    gives the figures): on 2 cores a second thread made an idle epoch about a quarter faster, but with
+    another busy process beside it four times slower; on 16 cores, 4 threads were 1.3x (idle) to 1.7x
+    (half the cores busy) faster than one, and 8 added little. Leaving half the cores free keeps a
+    browser or a second kernel from slowing training down.
     """
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 

@@ -1,15 +1,19 @@
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from ltkit import connectivity, lottery
+from ltkit import dense, imp, instability, oneshot
 from ltkit.data import Splits, load_dataset
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)
+
+# Every module that calls train() itself; count_training patches each of them.
+TRAINING_MODULES = (dense, imp, instability, oneshot)
 
 
 @pytest.fixture
@@ -26,17 +30,27 @@ def tiny_data():
     return Splits("tiny", x_train, y_train, x_val, y_val, x_test, y_test)
 
 
+@pytest.fixture(scope="session")
+def mnist1d_files(tmp_path_factory):
+    """A data folder holding MNIST-1D, generated once per test session (generating takes over a second)."""
+    root = tmp_path_factory.mktemp("mnist1d")
+    load_dataset("mnist1d", root=root)
+    return root / "mnist1d"
+
+
 @pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    """An empty data folder, used for datasets and the run cache instead of the real one."""
-    monkeypatch.setenv("LTKIT_DATA", str(tmp_path))
-    return tmp_path
+def data_root(tmp_path, monkeypatch, mnist1d_files):
+    """An empty run cache, used instead of the real data folder; MNIST-1D is there already, so that code
+    which loads it by name (the command line, the playground) does not generate it again."""
+    root = tmp_path / "data"
+    shutil.copytree(mnist1d_files, root / "mnist1d")
+    monkeypatch.setenv("LTKIT_DATA", str(root))
+    return root
 
 
 @pytest.fixture(scope="session")
-def mnist1d_once(tmp_path_factory):
-    """MNIST-1D, generated once per test session."""
-    return load_dataset("mnist1d", root=tmp_path_factory.mktemp("mnist1d"))
+def mnist1d_once(mnist1d_files):
+    return load_dataset("mnist1d", root=mnist1d_files.parent)
 
 
 @pytest.fixture
@@ -47,9 +61,10 @@ def mnist1d(data_root, mnist1d_once):
 
 @pytest.fixture
 def count_training(monkeypatch):
-    """Every call of train() by IMP or by the connectivity experiments, by its description."""
+    """Every call of train() by the experiments (dense runs, IMP, instability, one-shot retraining), by its
+    description (None for a replay to the rewind iteration)."""
     calls = []
-    for module in (connectivity, lottery):
+    for module in TRAINING_MODULES:
         real_train = module.train
 
         def counting(*args, real_train=real_train, **kwargs):

@@ -1,61 +1,91 @@
 """The GPU paths Colab users take. Skipped where there is no CUDA device (as in CI)."""
 
+import copy
+from dataclasses import dataclass
+
 import pytest
 import torch
 
-from ltkit.data import augment_images, load_dataset
-from ltkit.lottery import IMPConfig, pruned_accuracy, run_imp, train_dense
+from ltkit.curves import CurveConfig, run_curve, run_plane
+from ltkit.data import Splits, augment_images, load_dataset
+from ltkit.dense import train_dense
+from ltkit.fge import FGEConfig, run_fge
+from ltkit.imp import ARMS, IMPConfig, run_imp
+from ltkit.instability import InstabilityConfig, run_instability
 from ltkit.models import build_model
-from ltkit.train import TrainConfig, train
+from ltkit.oneshot import pruned_accuracy, pruned_copy
+from ltkit.paths import evaluate_line, recompute_batchnorm
+from ltkit.runs import Run
+from ltkit.training import TrainConfig, evaluate, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-CUDA = torch.device("cuda")
+GPU = torch.device("cuda")
+SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=60, eval_every=20)
+
+
+def on_gpu(tensor):
+    return tensor.device.type == GPU.type
+
+
+def barrier_of(test_err):
+    return max(test_err) - (test_err[0] + test_err[-1]) / 2
+
+
+@dataclass
+class Saved:
+    weights: dict
 
 
 @pytest.fixture
 def mnist1d(data_root):
-    return load_dataset("mnist1d", device=CUDA)
+    return load_dataset("mnist1d", device=GPU)
+
+
+def random_images(n_train, n_test):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n_train, 3, 32, 32, generator=generator).to(GPU)
+    y = torch.randint(0, 10, (n_train,), generator=generator).to(GPU)
+    return Splits("random", x, y, x[:32], y[:32], x[:n_test], y[:n_test])
 
 
 def test_datasets_live_on_the_gpu(mnist1d):
-    assert mnist1d.x_train.is_cuda and mnist1d.y_test.is_cuda
+    assert on_gpu(mnist1d.x_train) and on_gpu(mnist1d.y_test)
 
 
 def test_imp_on_the_gpu_keeps_masks_exact_and_caches(mnist1d):
-    config = IMPConfig(
-        dataset="mnist1d",
-        model="mlp",
-        train=TrainConfig(iterations=60, batch_size=50, eval_every=20),
-        rounds=2,
-        rates=0.5,
-        rewind_iter=5,
-    )
+    config = IMPConfig(dataset="mnist1d", model="mlp", train=SHORT, rounds=2, rates=0.5, rewind_iter=5)
     result = run_imp(config, data=mnist1d, progress=False)
     last = result.rounds[-1]
-    assert all(m.is_cuda for m in last["mask"].values())
-    for name, keep in last["mask"].items():
-        assert last["ticket_state"][name].is_cuda
-        assert torch.count_nonzero(last["ticket_state"][name][~keep]) == 0
+    assert all(on_gpu(m) for arm in ARMS for m in last.masks[arm].values())
+    for arm in ARMS:
+        for name, keep in last.masks[arm].items():
+            assert on_gpu(last.states[arm][name]) and torch.count_nonzero(last.states[arm][name][~keep]) == 0
+    ticket = result.ticket(last.weights_remaining)
+    for name, value in ticket.state_dict().items():
+        assert on_gpu(value)
+        keep = last.mask.get(name, torch.ones_like(value, dtype=torch.bool))
+        assert torch.count_nonzero(value[~keep]) == 0 and torch.equal(value[keep], result.rewind_state[name][keep])
     again = run_imp(config, data=mnist1d, progress=False)  # from the cache, back onto the GPU
-    assert again.to_json() == result.to_json() and again.rounds[1]["mask"]["layers.1.weight"].is_cuda
+    assert again.to_json() == result.to_json() and on_gpu(again.rounds[1].mask["layers.1.weight"])
+    assert on_gpu(again.rounds[2].states["reinit"]["layers.1.weight"]) and on_gpu(again.rewind_state["layers.1.bias"])
 
 
 def test_one_shot_pruning_and_the_dense_network_on_the_gpu(mnist1d):
-    model, record = train_dense(mnist1d, "mlp", "ci", progress=False)
-    assert next(model.parameters()).is_cuda and record["test_acc"] > 0.5
+    model, result = train_dense(mnist1d, "mlp", "ci", progress=False)
+    assert on_gpu(next(model.parameters())) and result.test_acc > 0.5
+    assert evaluate(model, mnist1d.x_test, mnist1d.y_test) == pytest.approx(result.final_test, rel=1e-5)
     accuracy, mask = pruned_accuracy(model, mnist1d, 0.1, "global")
-    assert 0 < accuracy < record["final_test_acc"] and mask["layers.1.weight"].is_cuda
+    assert on_gpu(mask["layers.1.weight"])
+    assert accuracy == evaluate(pruned_copy(model, mask), mnist1d.x_test, mnist1d.y_test)[1]
+    cpu_accuracy, cpu_mask = pruned_accuracy(copy.deepcopy(model).cpu(), mnist1d.to("cpu"), 0.1, "global")
+    assert all(torch.equal(cpu_mask[name], keep.cpu()) for name, keep in mask.items())  # the same ranking
+    assert cpu_accuracy == pytest.approx(accuracy, abs=0.002)  # and the same predictions, but for rounding
 
 
 def test_resnet20_trains_with_augmentation_on_the_gpu():
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(256, 3, 32, 32, generator=generator).to(CUDA)
-    assert augment_images(x, generator).is_cuda
-    from ltkit.data import Splits
-
-    y = torch.randint(0, 10, (256,), generator=generator).to(CUDA)
-    data = Splits("random", x, y, x[:64], y[:64], x[:64], y[:64])
-    model = build_model("resnet20", (3, 32, 32), device=CUDA)
+    data = random_images(256, 64)
+    assert on_gpu(augment_images(data.x_train, torch.Generator().manual_seed(0)))
+    model = build_model("resnet20", (3, 32, 32), device=GPU)
     config = TrainConfig(
         optimizer="sgd",
         lr=0.1,
@@ -67,53 +97,77 @@ def test_resnet20_trains_with_augmentation_on_the_gpu():
         milestones=(6,),
     )
     result = train(model, data, config, progress=False)
-    assert len(result.history) == 3 and result.final["train_loss"] == result.final["train_loss"]  # not nan
+    assert [row["iteration"] for row in result.history] == [0, 4, 8]
+    assert result.final["train_loss"] == result.final["train_loss"]  # not nan
 
 
 def test_instability_curves_and_fge_run_on_the_gpu(mnist1d):
-    from ltkit.connectivity import ConnectivityConfig, run_curve, run_fge, run_instability
-
-    short = TrainConfig(lr=1e-2, batch_size=50, iterations=60, eval_every=20)
-    config = ConnectivityConfig(
-        dataset="mnist1d", model="mlp", train=short, points=5, train_examples=500, fge_cycles=2, fge_cycle=10, rates=0.5
-    )
-    rows = run_instability(config, [0, 20], weights_remaining=0.3, data=mnist1d, progress=False)
-    assert all(0 <= row[arm]["barrier"] <= 1 for row in rows for arm in ("dense", "ticket"))
-    curve = run_curve(config, "bezier", data=mnist1d, progress=False)
-    assert curve["bend"]["layers.1.weight"].is_cuda and len(curve["curve"]["t"]) == 5
+    instability = InstabilityConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, rates=0.5, pairs=2)
+    rows = run_instability(instability, [0, 20], weights_remaining=0.3, data=mnist1d, progress=False)
+    for row in rows:
+        for arm in ("dense", "ticket", "random_mask", "reinit"):
+            result = row[arm]
+            barriers = [barrier_of(line.test_err) for line in result.lines]
+            assert result.barriers == barriers and result.barrier == pytest.approx(sum(barriers) / 2)
+        assert row["ticket"].weights_remaining == pytest.approx(0.25, abs=0.01)
+    curve = run_curve(CurveConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500), data=mnist1d, progress=False)
+    assert on_gpu(curve.bend["layers.1.weight"]) and curve.curve.t == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert curve.curve.ends_test_err == curve.line.ends_test_err
+    config = FGEConfig("mnist1d", "mlp", SHORT, cycles=2, cycle=10)
     fge = run_fge(config, data=mnist1d, progress=False)
-    assert len(fge["snapshots"]) == 2 and 0 < fge["fge_acc"] <= 1
+    assert [s["iteration"] for s in fge.snapshots] == [5, 15] and fge.budget == 60 + 20
+    assert fge.best_snapshot_acc == max(s["test_acc"] for s in fge.snapshots)
 
 
-def test_a_resnet_line_recomputes_batchnorm_on_the_gpu():
-    from ltkit.connectivity import evaluate_line
-    from ltkit.data import Splits
+@pytest.fixture
+def exact_convolutions():
+    """Full float32 convolutions, always by the same algorithm (no TF32), so the GPU can match the CPU."""
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False):
+        yield
 
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(128, 3, 32, 32, generator=generator).to(CUDA)
-    y = torch.randint(0, 10, (128,), generator=generator).to(CUDA)
-    data = Splits("random", x, y, x[:32], y[:32], x[:64], y[:64])
-    ends = [build_model("resnet20", (3, 32, 32), seed=s, device=CUDA).state_dict() for s in (0, 1)]
-    line = evaluate_line(build_model("resnet20", (3, 32, 32), device=CUDA), *ends, data, points=3, train_examples=128)
-    assert len(line["test_err"]) == 3 and line["barrier"] >= 0
+
+def test_a_resnet_line_recomputes_batchnorm_on_the_gpu_as_on_the_cpu(exact_convolutions):
+    data = random_images(128, 64)
+    ends = [build_model("resnet20", (3, 32, 32), seed=s, device=GPU).state_dict() for s in (0, 1)]
+    scratch = build_model("resnet20", (3, 32, 32), device=GPU)
+    line = evaluate_line(scratch, *ends, data, points=3, train_examples=128)
+    own = []
+    for state in (ends[0], {n: (a + ends[1][n]) / 2 if a.is_floating_point() else a for n, a in ends[0].items()}):
+        network = build_model("resnet20", (3, 32, 32), device=GPU)
+        network.load_state_dict(state)
+        recompute_batchnorm(network, data.x_train)
+        own.append(evaluate(network, data.x_test, data.y_test))
+    assert [line.test_loss[0], line.test_loss[1]] == pytest.approx([own[0][0], own[1][0]], rel=1e-4)
+    assert [line.test_err[0], line.test_err[1]] == [1 - own[0][1], 1 - own[1][1]]
+    to_itself = evaluate_line(scratch, ends[1], ends[1], data, points=3, train_examples=128)
+    assert to_itself.barrier == 0.0 and to_itself.test_err == [line.test_err[-1]] * 3
+
+    on_cpu = evaluate_line(
+        build_model("resnet20", (3, 32, 32)),
+        *[{n: v.cpu() for n, v in state.items()} for state in ends],
+        data.to("cpu"),
+        points=3,
+        train_examples=128,
+    )
+    assert on_cpu.test_loss == pytest.approx(line.test_loss, rel=1e-3)
+    assert on_cpu.test_err == pytest.approx(line.test_err, abs=2 / 64)  # a prediction or two may flip
 
 
 def test_a_result_cached_on_the_gpu_loads_on_a_cpu(data_root):
-    from ltkit.runs import Run
+    run = Run("demo", {"gpu": True}, records=(Saved,))
+    run.save("step", {"w": torch.ones(3, device=GPU)})
+    assert run.load("step")["w"].device.type == "cpu" and on_gpu(run.load("step", GPU)["w"])
+    run.save("record", Saved({"w": torch.ones(2, device=GPU)}))
+    assert run.load("record").weights["w"].device.type == "cpu" and on_gpu(run.load("record", GPU).weights["w"])
 
-    run = Run("demo", {"gpu": True})
-    run.save("step", {"w": torch.ones(3, device=CUDA)})
-    assert run.load("step")["w"].device.type == "cpu" and run.load("step", CUDA)["w"].is_cuda
 
-
-def test_a_curve_loaded_from_the_cache_comes_back_on_the_gpu(mnist1d):
-    from ltkit.connectivity import ConnectivityConfig, run_curve, run_plane
-
-    short = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
-    config = ConnectivityConfig(
-        dataset="mnist1d", model="mlp", train=short, points=3, train_examples=500, plane_resolution=3
-    )
-    run_curve(config, data=mnist1d, progress=False)
+def test_a_curve_and_its_plane_loaded_from_the_cache_come_back_on_the_gpu(mnist1d):
+    config = CurveConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, plane_resolution=3)
+    first = run_curve(config, data=mnist1d, progress=False)
     again = run_curve(config, data=mnist1d, progress=False)  # from the cache
-    assert again["bend"]["layers.1.weight"].is_cuda
-    assert len(run_plane(config, data=mnist1d, progress=False)["test_err"]) == 3
+    assert on_gpu(again.bend["layers.1.weight"]) and torch.equal(
+        again.bend["layers.1.weight"], first.bend["layers.1.weight"]
+    )
+    plane = run_plane(config, data=mnist1d, progress=False)
+    assert len(plane.test_err) == 3 and all(len(row) == 3 for row in plane.test_err)
+    assert run_plane(config, data=mnist1d, progress=False) == plane

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch.nn.utils import prune
 
 from ltkit.errors import LtkitError
 from ltkit.masks import (
@@ -141,3 +142,39 @@ def test_no_layer_is_ever_pruned_away_entirely():
     for _ in range(30):
         mask = prune_by_magnitude(weights(model), mask, 0.9, kinds)
     assert all(int(keep.sum()) == 1 for keep in mask.values())
+
+
+# --- pinned against torch.nn.utils.prune ------------------------------------------------------------------
+# On freshly initialised (random, Gaussian) weights, no two magnitudes tie and every layer keeps far more
+# than its largest weight, so ltkit's tie-breaking and its "each layer keeps its largest weight" rule cannot
+# make a difference: the masks must be torch's, entry for entry.
+
+
+def prunable_modules(model):
+    modules = dict(model.named_modules())
+    return {name: modules[name.removesuffix(".weight")] for name in layer_kinds(model)}
+
+
+@pytest.mark.parametrize("model_name, shape", [("mlp", (40,)), ("conv2", (3, 8, 8))])
+def test_layerwise_rounds_match_torch_l1_unstructured_applied_round_after_round(model_name, shape):
+    model = build_model(model_name, shape, seed=3)
+    reference = build_model(model_name, shape, seed=3)
+    kinds, mask = layer_kinds(model), full_mask(model)
+    for _ in range(3):  # torch's PruningContainer takes each new amount as a fraction of what remains
+        mask = prune_by_magnitude(weights(model), mask, 0.2, kinds)
+        for name, module in prunable_modules(reference).items():
+            prune.l1_unstructured(module, "weight", amount=0.2)
+            assert torch.equal(mask[name], module.weight_mask.bool()), name
+    assert fraction_remaining(mask) == pytest.approx(0.8**3, abs=1e-3)
+
+
+def test_global_pruning_matches_torch_global_unstructured():
+    model = build_model("lenet300_100", (1, 28, 28), seed=5)
+    reference = build_model("lenet300_100", (1, 28, 28), seed=5)
+    mask = prune_by_magnitude(weights(model), full_mask(model), 0.5, layer_kinds(model), scope="global")
+    modules = prunable_modules(reference)
+    prune.global_unstructured(
+        [(module, "weight") for module in modules.values()], pruning_method=prune.L1Unstructured, amount=0.5
+    )
+    for name, module in modules.items():
+        assert torch.equal(mask[name], module.weight_mask.bool()), name

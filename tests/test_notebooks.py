@@ -1,13 +1,18 @@
-"""The lessons as files: committed clean, one repository URL everywhere, the conventions of GUIDE §6.
+"""The lessons as files: committed clean, one repository URL everywhere, a check cell and exercises in each.
 
 Executing them is the other half: `make test` runs every notebook with nbval in the ci profile.
 """
 
+import ast
+import importlib
 import json
 import re
 from pathlib import Path
 
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+import ltkit
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -21,6 +26,49 @@ def cells(path, kind=None):
 
 def source(cell):
     return "".join(cell["source"])
+
+
+def parsed(code):
+    """The syntax tree of a code cell, its IPython magics (%matplotlib, !pip) turned into Python first."""
+    return ast.parse(TransformerManager().transform_cell(code))
+
+
+def check_cell(path):
+    """The code cell that follows the "## Check" heading."""
+    after = False
+    for cell in cells(path):
+        if cell["cell_type"] == "markdown" and source(cell).lstrip().startswith("## Check"):
+            after = True
+        elif after and cell["cell_type"] == "code":
+            return cell
+    return None
+
+
+def real_checks(tree):
+    """The statements that can fail: `assert condition` and `claim(condition, name)` (ltkit.claims, which
+    raises an AssertionError), where the condition is not a constant such as True, 1 or a string."""
+    checks = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            checks.append(node.test)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "claim":
+            checks.append(node.args[0] if node.args else ast.Constant(True))
+    return [check for check in checks if not isinstance(check, ast.Constant)]
+
+
+def python_blocks(markdown):
+    return re.findall(r"```python\n(.*?)```", markdown, re.S)
+
+
+def ltkit_names_used(tree):
+    """(module, name) for every `from ltkit... import name`, `import ltkit.x` and `ltkit.name` in the code."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ltkit":
+            yield from ((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            yield from ((alias.name, None) for alias in node.names if alias.name.split(".")[0] == "ltkit")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ltkit":
+            yield "ltkit", node.attr
 
 
 def test_there_are_lessons():
@@ -52,8 +100,37 @@ def test_first_code_cell_is_the_tagged_setup_reading_the_profile(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_each_lesson_asserts_its_claim_and_offers_exercises(path):
-    assert any(source(c).lstrip().startswith("## Check") for c in cells(path, "markdown"))
-    assert any("assert " in source(c) for c in cells(path, "code"))
+def test_each_lesson_checks_its_claim_in_the_cell_after_its_check_heading(path):
+    cell = check_cell(path)
+    assert cell is not None, f"{path.name}: a '## Check' heading followed by a code cell"
+    checks = real_checks(parsed(source(cell)))
+    assert checks, f"{path.name}: the check cell must assert its claim (a comment or a string is not a check)"
     if not path.stem.startswith("00"):
         assert any("<details><summary>Solution" in source(c) for c in cells(path, "markdown"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_code_of_each_lesson_and_its_solutions_names_only_what_ltkit_has(path):
+    trees = [parsed(source(cell)) for cell in cells(path, "code")]
+    for markdown in cells(path, "markdown"):
+        for block in python_blocks(source(markdown)):
+            try:
+                trees.append(ast.parse(block))
+            except SyntaxError:  # a fragment for reading, not for running
+                continue
+    for tree in trees:
+        for module, name in ltkit_names_used(tree):
+            try:
+                found = importlib.import_module(module)
+            except ImportError:
+                pytest.fail(f"{path.name}: there is no module {module}")
+            if name is not None and name != "*":
+                assert hasattr(found, name), f"{path.name}: {module} has no {name}"
+                if module == "ltkit":
+                    assert name in ltkit.__all__ or name == "__version__", f"{path.name}: ltkit.{name} is not exported"
+
+
+def test_comments_strings_and_constants_are_not_checks():
+    assert len(real_checks(ast.parse("x = 1\nassert x == 1, 'one'\nclaim(x > 0, 'positive')"))) == 2
+    not_checks = "# assert x == 1\nprint('assert ')\nassert True\nclaim(1, 'always')\n'assert x'"
+    assert real_checks(ast.parse(not_checks)) == []

@@ -1,69 +1,24 @@
+"""The run cache itself: folders named by the key, atomic writes, records read back safely, devices."""
+
+import pickle
+from dataclasses import dataclass, make_dataclass
+
 import pytest
 import torch
 
-from ltkit import lottery
 from ltkit.errors import LtkitError
-from ltkit.lottery import IMPConfig, run_imp
-from ltkit.runs import Run
-from ltkit.train import TrainConfig
-
-CONFIG = IMPConfig(
-    dataset="mnist1d", model="mlp", train=TrainConfig(iterations=30, batch_size=50, eval_every=10), rounds=3, rates=0.3
-)
+from ltkit.runs import Run, schema, state_hash
 
 
-def test_the_same_sweep_again_loads_every_round_without_training(mnist1d, count_training):
-    first = run_imp(CONFIG, data=mnist1d, progress=False)
-    assert len(count_training) == 1 + 3 * 3
-    count_training.clear()
-    second = run_imp(CONFIG, data=mnist1d, progress=False)
-    assert count_training == []
-    assert second.to_json() == first.to_json()
+@dataclass
+class Measured:
+    name: str
+    values: list
+    weights: dict
+    pair: tuple
 
 
-def test_an_interrupted_sweep_resumes_at_its_first_unfinished_training(mnist1d, monkeypatch):
-    real_train, calls = lottery.train, []
-
-    def interrupted_in_round_2(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        if kwargs["desc"] == "round 2 reinit":
-            raise KeyboardInterrupt  # as if the kernel were interrupted half-way through round 2
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(lottery, "train", interrupted_in_round_2)
-    with pytest.raises(KeyboardInterrupt):
-        run_imp(CONFIG, data=mnist1d, progress=False)
-    folder = lottery.imp_run(CONFIG, mnist1d).path
-    assert sorted(p.name for p in folder.glob("*.pt")) == ["round_00.pt", "round_01.pt", "round_02_ticket.pt"]
-
-    calls.clear()
-    monkeypatch.setattr(
-        lottery, "train", lambda *args, **kwargs: (calls.append(kwargs["desc"]), real_train(*args, **kwargs))[1]
-    )
-    resumed = run_imp(CONFIG, data=mnist1d, progress=False)
-    assert calls == ["round 2 reinit", "round 2 random_mask"] + [f"round 3 {arm}" for arm in lottery.ARMS]
-    assert sorted(p.name for p in folder.glob("*.pt")) == [f"round_0{r}.pt" for r in range(4)]
-    assert resumed.to_json() == run_imp(CONFIG, data=mnist1d, cache=False, progress=False).to_json()
-
-
-def test_more_rounds_extend_a_finished_sweep(mnist1d, count_training):
-    from dataclasses import replace
-
-    run_imp(replace(CONFIG, rounds=1), data=mnist1d, progress=False)
-    count_training.clear()
-    run_imp(CONFIG, data=mnist1d, progress=False)
-    assert all(desc.startswith(("round 2", "round 3")) for desc in count_training)
-
-
-def test_a_damaged_cache_file_is_named_with_the_fix(mnist1d):
-    run_imp(CONFIG, data=mnist1d, progress=False)
-    damaged = lottery.imp_run(CONFIG, mnist1d).step_file("round_02")
-    damaged.write_bytes(b"\x00" * 10)
-    with pytest.raises(LtkitError, match=r"round_02.pt is damaged.*delete that file"):
-        run_imp(CONFIG, data=mnist1d, progress=False)
-
-
-def test_writes_leave_no_temporary_files_and_a_readable_config(data_root):
+def test_writes_leave_no_temporary_files_and_a_readable_key(data_root):
     run = Run("demo", {"a": 1})
     run.save("step", {"x": 1.0})
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "step.pt"]
@@ -71,15 +26,61 @@ def test_writes_leave_no_temporary_files_and_a_readable_config(data_root):
     assert '"a": 1' in (run.path / "config.json").read_text()
 
 
-def test_different_configs_use_different_folders_and_disabled_runs_touch_nothing(data_root):
+def test_different_keys_use_different_folders_and_disabled_runs_touch_nothing(data_root):
     assert Run("demo", {"a": 1}).path != Run("demo", {"a": 2}).path
+    assert Run("demo", {"a": 1}).path == Run("demo", {"a": 1}).path
+    assert Run("demo", {"a": 1}).path != Run("other", {"a": 1}).path
     off = Run("demo", {"a": 3}, enabled=False)
     off.save("step", {"x": 1})
     assert not off.path.exists() and not off.has("step")
+    assert off.cached("step", lambda: 5) == 5 and not off.path.exists()
+
+
+def test_a_record_that_gains_a_field_is_never_read_from_an_older_file(data_root):
+    old = make_dataclass("Measured", [("name", str)])
+    new = make_dataclass("Measured", [("name", str), ("extra", int)])
+    assert schema([old]) == "Measured(name)" and schema([new]) == "Measured(name,extra)"
+    assert Run("demo", {"a": 1}, records=(old,)).path != Run("demo", {"a": 1}, records=(new,)).path
+
+
+def test_records_come_back_equal_through_the_safe_loader(data_root):
+    record = Measured("w", [1.5, 2], {"layer": torch.arange(4.0)}, (0.25, 3))
+    run = Run("demo", {"a": 5}, records=(Measured,))
+    run.save("step", record)
+    loaded = Run("demo", {"a": 5}, records=(Measured,)).load("step")
+    assert isinstance(loaded, Measured) and loaded.pair == (0.25, 3) and loaded.values == [1.5, 2]
+    assert torch.equal(loaded.weights["layer"], torch.arange(4.0))
+
+
+def test_a_file_holding_code_is_refused_as_damaged(data_root):
+    run = Run("demo", {"a": 6})
+    run.path.mkdir(parents=True)
+    run.step_file("step").write_bytes(pickle.dumps(print, protocol=2))  # not a tensor file: weights_only refuses it
+    with pytest.raises(LtkitError, match=r"step.pt is damaged .*rm '.*step.pt'"):
+        run.load("step")
+
+
+def test_cached_computes_once_and_forget_deletes_the_step(data_root):
+    run, calls = Run("demo", {"a": 7}), []
+    compute = lambda: calls.append(1) or {"x": len(calls)}
+    assert run.cached("step", compute) == {"x": 1} and run.cached("step", compute) == {"x": 1}
+    run.forget("step")
+    assert not run.has("step") and run.cached("step", compute) == {"x": 2}
 
 
 def test_a_cached_step_comes_back_on_the_device_asked_for(data_root):
-    run = Run("demo", {"a": 4})
+    run = Run("demo", {"a": 4}, records=(Measured,))
     run.save("step", {"weights": [torch.ones(2)], "note": "kept"})
     moved = run.load("step", device="meta")
     assert moved["weights"][0].device.type == "meta" and moved["note"] == "kept"
+    run.save("record", Measured("w", [torch.ones(1)], {"layer": torch.ones(2)}, (torch.ones(3), 1)))
+    record = run.load("record", device="meta")
+    assert record.values[0].is_meta and record.weights["layer"].is_meta
+    assert isinstance(record.pair, tuple) and record.pair[0].is_meta and record.pair[1] == 1
+
+
+def test_the_fingerprint_of_weights_depends_on_every_value_and_name():
+    state = {"a": torch.zeros(3), "b": torch.ones(2)}
+    assert state_hash(state) == state_hash({name: value.clone() for name, value in state.items()})
+    assert state_hash(state) != state_hash({"a": torch.tensor([0.0, 0.0, 1e-6]), "b": torch.ones(2)})
+    assert state_hash(state) != state_hash({"c": torch.zeros(3), "b": torch.ones(2)})

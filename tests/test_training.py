@@ -1,13 +1,17 @@
 import copy
+import importlib
+import pkgutil
 from dataclasses import replace
 
 import pytest
 import torch
 
+import ltkit
+from ltkit import training as train_module
 from ltkit.errors import LtkitError
 from ltkit.masks import apply_mask, full_mask, layer_kinds, prune_by_magnitude
 from ltkit.models import build_model
-from ltkit.train import TrainConfig, evaluate, learning_rate, make_optimizer, train, train_step
+from ltkit.training import TrainConfig, evaluate, learning_rate, make_optimizer, train, train_step
 
 
 def pruned_mlp(rate=0.7, seed=0):
@@ -92,19 +96,55 @@ def test_training_learns_and_records_learning_curves(tiny_data):
 
 def test_test_accuracy_is_measured_on_the_weights_of_minimum_validation_loss(tiny_data):
     config = TrainConfig(lr=3e-2, iterations=300, batch_size=32, eval_every=20)
-    result = train(build_model("mlp", (20,), seed=4), tiny_data, config, data_seed=1, progress=False)
+    model = build_model("mlp", (20,), seed=4)
+    result = train(model, tiny_data, config, data_seed=1, progress=False)
     stop = min(result.history, key=lambda h: h["val_loss"])["iteration"]
-    assert result.summary()["early_stop_iter"] == stop < 300 and "test_acc" not in result.history[0]
+    assert result.early_stop_iter == stop < 300 and result.early_stop == result.history[stop // 20]
     replay = build_model("mlp", (20,), seed=4)
     train(replay, tiny_data, replace(config, iterations=stop), data_seed=1, progress=False)
-    assert result.summary()["test_acc"] == evaluate(replay, tiny_data.x_test, tiny_data.y_test)[1]
-    assert result.summary()["final_test_acc"] == result.final_test[1]
+    at_stop = evaluate(replay, tiny_data.x_test, tiny_data.y_test)
+    at_end = evaluate(model, tiny_data.x_test, tiny_data.y_test)
+    assert result.early_stop_test == at_stop and result.test_acc == at_stop[1]
+    assert result.final_test == at_end and result.final_test_acc == at_end[1] != at_stop[1]
+    assert result.summary() == dict(
+        test_acc=at_stop[1],
+        val_acc=result.history[stop // 20]["val_acc"],
+        early_stop_iter=stop,
+        final_test_acc=at_end[1],
+        final_val_acc=evaluate(model, tiny_data.x_val, tiny_data.y_val)[1],
+        start_val_acc=evaluate(build_model("mlp", (20,), seed=4), tiny_data.x_val, tiny_data.y_val)[1],
+    )
 
 
-def test_watching_the_test_set_is_possible_for_teaching_only(tiny_data):
+def test_the_test_set_is_evaluated_only_twice_after_training_unless_watched(tiny_data, monkeypatch):
+    seen = []
+    real_evaluate = train_module.evaluate
+
+    def recording(model, x, y, **kwargs):
+        seen.append("test" if x is tiny_data.x_test else "val" if x is tiny_data.x_val else "other")
+        return real_evaluate(model, x, y, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", recording)
     config = TrainConfig(iterations=40, batch_size=32, eval_every=20)
-    result = train(build_model("mlp", (20,)), tiny_data, config, watch_test=True, progress=False)
-    assert all("test_acc" in row for row in result.history)
+    train(build_model("mlp", (20,)), tiny_data, config, progress=False)
+    assert seen == ["val"] * 3 + ["test"] * 2  # 3 evaluations (0, 20, 40), then the two test measurements
+    seen.clear()
+    train(build_model("mlp", (20,)), tiny_data, config, watch_test=True, progress=False)
+    assert seen == ["val", "test"] * 3 + ["test"] * 2
+
+
+def test_watching_the_test_set_measures_it_at_every_row_and_changes_nothing_else(tiny_data):
+    config = TrainConfig(iterations=40, batch_size=32, eval_every=20)
+    plain = train(build_model("mlp", (20,)), tiny_data, config, progress=False)
+    watched = train(build_model("mlp", (20,)), tiny_data, config, watch_test=True, progress=False)
+    for row, watched_row in zip(plain.history, watched.history):
+        at_row = build_model("mlp", (20,))  # the network at this row's iteration, trained again to there
+        if row["iteration"] > 0:
+            train(at_row, tiny_data, replace(config, iterations=row["iteration"]), progress=False)
+        test_loss, test_acc = evaluate(at_row, tiny_data.x_test, tiny_data.y_test)
+        assert watched_row["test_loss"] == test_loss and watched_row["test_acc"] == test_acc
+        assert str({k: v for k, v in watched_row.items() if not k.startswith("test")}) == str(row)  # nan != nan
+    assert watched.early_stop_test == plain.early_stop_test and watched.final_test == plain.final_test
 
 
 def test_learning_rate_warms_up_then_steps_down_at_milestones():
@@ -125,7 +165,7 @@ def test_training_can_continue_from_iteration_k(tiny_data):
 
 
 def test_bad_settings_are_explained():
-    from ltkit.train import iterations_for
+    from ltkit.training import iterations_for
 
     with pytest.raises(LtkitError, match="epochs must be positive"):
         iterations_for(0, 1000, 10)
@@ -133,3 +173,12 @@ def test_bad_settings_are_explained():
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(LtkitError, match="lr must be positive"):
         TrainConfig(lr=0)
+
+
+def test_the_training_counter_patches_every_experiment_module_that_trains():
+    from conftest import TRAINING_MODULES
+
+    for info in pkgutil.iter_modules(ltkit.__path__):
+        module = importlib.import_module(f"ltkit.{info.name}")
+        if getattr(module, "train", None) is train and info.name not in ("cli", "training"):
+            assert module in TRAINING_MODULES, f"ltkit.{info.name} trains: count it in conftest.TRAINING_MODULES"

@@ -1,0 +1,88 @@
+"""Replay every claim the lessons assert, on seeds of your choice, and count on how many each one held.
+
+    python benchmarks/claims.py --profile ci --seeds 100,103,106 [--lessons 03,05] [--json FILE]
+
+Each seed S runs every lesson (headless, as `make run` does) with SEED = S; a lesson that averages over n
+seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count), so give seeds at least n apart. The lessons'
+`claim(...)` calls are recorded instead of raised. The result, per claim: on how many runs it held. Seeds
+the recipes were calibrated on (ltkit.profiles.CALIBRATION_SEEDS) are refused: a claim checked on the
+seeds it was tuned on says nothing. Finished (lesson, seed) runs are kept under --output and not rerun.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from ltkit.course import execute_lesson, lessons
+from ltkit.profiles import CALIBRATION_SEEDS, PROFILES, sizes
+
+
+def seed_list(text):
+    return [int(seed) for seed in text.split(",")]
+
+
+def check_seeds(seeds, profile):
+    """Each seed's block S..S+n-1 must miss the calibration seeds and every other block."""
+    n = sizes(profile, "imp")["seeds"]
+    used = [s + i for s in seeds for i in range(n)]
+    calibration = sorted(set(used) & set(CALIBRATION_SEEDS))
+    if calibration:
+        sys.exit(f"claims: seeds {calibration} were used to calibrate the recipes; use seeds from 100 on")
+    if len(set(used)) < len(used):
+        sys.exit(f"claims: in the {profile} profile a lesson uses {n} seeds from each SEED; space the seeds {n} apart")
+
+
+def replay(path, seed, profile, output):
+    """Run one lesson with SEED = seed, recording its claims; returns the recorded claims (cached)."""
+    record = output / f"{path.stem}-seed{seed}.jsonl"
+    done = record.with_suffix(".done")
+    if not done.exists():
+        record.unlink(missing_ok=True)
+        os.environ.update(LTKIT_CLAIMS=str(record), LTKIT_PROFILE=profile, TQDM_DISABLE="1")
+        try:
+            execute_lesson(path, output / f"seed{seed}", parameters={"SEED": seed})
+        except Exception as error:  # a lesson that stops is a claim that failed: "it runs"
+            with open(record, "a") as f:
+                detail = f"{type(error).__name__}: {str(error)[-300:]}"
+                f.write(json.dumps(dict(name="the lesson runs to the end", passed=False, detail=detail)) + "\n")
+        finally:
+            os.environ.pop("LTKIT_CLAIMS")
+        done.touch()
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, required=True)
+    parser.add_argument("--seeds", type=seed_list, required=True, help="comma-separated, e.g. 100,103,106")
+    parser.add_argument("--lessons", type=lambda text: text.split(","), default=(), help="e.g. 03,05 (default: all)")
+    parser.add_argument("--output", type=Path, default=Path("build/claims"))
+    parser.add_argument("--json", type=Path, metavar="FILE")
+    args = parser.parse_args()
+    check_seeds(args.seeds, args.profile)
+    paths = [p for p in lessons() if not args.lessons or p.name[:2] in args.lessons]
+    output = args.output / args.profile
+    output.mkdir(parents=True, exist_ok=True)
+    counts = defaultdict(lambda: [0, 0])
+    for path in paths:
+        for seed in args.seeds:
+            for record in replay(path, seed, args.profile, output):
+                tally = counts[(path.stem[:2], record["name"])]
+                tally[0] += record["passed"]
+                tally[1] += 1
+                if not record["passed"]:
+                    print(f"  {path.stem} seed {seed}: FAILED {record['name']} ({record.get('detail', '')})")
+            print(f"{path.stem} seed {seed}: done", flush=True)
+    claims = [dict(name=name, lesson=lesson, passed=p, total=t) for (lesson, name), (p, t) in counts.items()]
+    print(f"\nClaims in the {args.profile} profile on seeds {args.seeds}:")
+    for row in claims:
+        print(f"  {row['lesson']}  {row['passed']:>3}/{row['total']:<3}  {row['name']}")
+    if args.json:
+        args.json.write_text(json.dumps(dict(profile=args.profile, seeds=args.seeds, claims=claims), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The claims the lessons teach, stated so that they can be counted.
+
+Each lesson ends with a check cell that states its claims with `claim(condition, name)`. In a lesson (and
+in CI) a false claim stops the run with an AssertionError naming it. When $LTKIT_CLAIMS names a file, a
+claim is recorded there instead (one JSON line: name, passed, detail) and the lesson goes on: this is how
+benchmarks/claims.py replays every lesson on seeds that no recipe was tuned on and counts, per claim,
+on how many of them it held.
+"""
+
+import json
+import os
+
+
+def claim(condition, name, detail=""):
+    """Assert `condition`, the claim called `name` (a sentence a student can read); `detail` says what was
+    measured. Recorded instead of raised when $LTKIT_CLAIMS is set."""
+    passed = bool(condition)
+    record_to = os.environ.get("LTKIT_CLAIMS")
+    if record_to:
+        with open(record_to, "a") as f:
+            f.write(json.dumps(dict(name=name, passed=passed, detail=detail)) + "\n")
+    elif not passed:
+        raise AssertionError(f"{name} ({detail})" if detail else name)
+    return passed

@@ -1,0 +1,28 @@
+"""Claims: a lesson's check stops at a false claim, or records every claim when asked to count them."""
+
+import json
+
+import pytest
+
+from ltkit.claims import claim
+
+
+def test_a_true_claim_passes_and_a_false_one_stops_with_its_name(monkeypatch):
+    monkeypatch.delenv("LTKIT_CLAIMS", raising=False)
+    assert claim(0.9 > 0.5, "the ticket learns") is True
+    with pytest.raises(AssertionError, match=r"^the ticket beats its control \(ticket 80%, control 85%\)$"):
+        claim(0.80 > 0.85, "the ticket beats its control", "ticket 80%, control 85%")
+    with pytest.raises(AssertionError, match=r"^stable$"):
+        claim([], "stable")
+
+
+def test_with_a_record_file_every_claim_is_written_down_and_none_stops(tmp_path, monkeypatch):
+    record = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("LTKIT_CLAIMS", str(record))
+    assert claim(True, "first") is True
+    assert claim(0, "second", "measured 0") is False  # recorded, not raised
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert lines == [
+        dict(name="first", passed=True, detail=""),
+        dict(name="second", passed=False, detail="measured 0"),
+    ]

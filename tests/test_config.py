@@ -1,0 +1,111 @@
+"""Settings: every field of every experiment's settings decides its cache key, unless it says otherwise."""
+
+import dataclasses
+import importlib
+import pkgutil
+
+import pytest
+
+import ltkit
+from ltkit.config import Settings, check_fields
+from ltkit.curves import CurveConfig
+from ltkit.dense import DenseConfig
+from ltkit.errors import LtkitError
+from ltkit.fge import FGEConfig
+from ltkit.imp import IMPConfig
+from ltkit.instability import InstabilityConfig
+from ltkit.training import TrainConfig
+
+TRAIN = TrainConfig(iterations=40, batch_size=50, eval_every=20)
+EXAMPLES = {  # one valid instance of every settings class
+    TrainConfig: TRAIN,
+    DenseConfig: DenseConfig("mnist1d", "mlp", TRAIN),
+    IMPConfig: IMPConfig("mnist1d", "mlp", TRAIN, rates=0.2, rounds=2),
+    InstabilityConfig: InstabilityConfig("mnist1d", "mlp", TRAIN),
+    CurveConfig: CurveConfig("mnist1d", "mlp", TRAIN),
+    FGEConfig: FGEConfig("mnist1d", "mlp", TRAIN),
+}
+OTHER_STRINGS = dict(optimizer="sgd", dataset="fashion-mnist", model="lenet300_100", scope="global")
+
+
+def other_value(name, value):
+    """A different value that the settings still accept, whatever the field's type."""
+    if dataclasses.is_dataclass(value):
+        first = dataclasses.fields(value)[0].name
+        return dataclasses.replace(value, **{first: other_value(first, getattr(value, first))})
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 2  # keeps even lengths even (an FGE cycle) and stays below a 40-iteration run
+    if isinstance(value, float):
+        return value / 2 if value else 0.125
+    if isinstance(value, tuple):
+        return (*value, 7)
+    if isinstance(value, dict):
+        return {key: other_value(key, item) for key, item in value.items()}
+    if isinstance(value, str) and name in OTHER_STRINGS:
+        return OTHER_STRINGS[name]
+    raise AssertionError(f"no other value known for the field {name}={value!r}: add one to this test")
+
+
+def all_settings_classes():
+    for module in pkgutil.iter_modules(ltkit.__path__):
+        importlib.import_module(f"ltkit.{module.name}")
+    found, todo = set(), list(Settings.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.add(cls)
+        todo += cls.__subclasses__()
+    return found
+
+
+def test_every_settings_class_of_ltkit_is_checked_here():
+    assert all_settings_classes() == set(EXAMPLES), "give a new settings class an example in EXAMPLES"
+
+
+@pytest.mark.parametrize("cls", list(EXAMPLES), ids=lambda cls: cls.__name__)
+def test_every_field_changes_the_cache_key_unless_it_is_declared_not_to(cls):
+    example = EXAMPLES[cls]
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert set(cls.NOT_IN_KEY) <= set(names), f"NOT_IN_KEY names no field: {set(cls.NOT_IN_KEY) - set(names)}"
+    for name in names:
+        changed = dataclasses.replace(example, **{name: other_value(name, getattr(example, name))})
+        assert changed.to_dict() != example.to_dict(), name
+        if name in cls.NOT_IN_KEY:
+            assert changed.cache_key() == example.cache_key(), name
+        else:
+            assert changed.cache_key() != example.cache_key(), f"{cls.__name__}.{name} is not in the cache key"
+
+
+def test_only_a_sweeps_length_and_the_number_of_pairs_and_the_plane_resolution_stay_out_of_the_keys():
+    assert {cls.__name__: cls.NOT_IN_KEY for cls in EXAMPLES if cls.NOT_IN_KEY} == {
+        "IMPConfig": ("rounds",),
+        "InstabilityConfig": ("pairs",),
+        "CurveConfig": ("plane_resolution",),
+    }
+
+
+def test_to_dict_is_plain_json_data_with_nested_settings_as_dicts():
+    config = IMPConfig("mnist1d", "mlp", TrainConfig(milestones=(10, 20)), rates=dict(fc=0.2, output=0.1))
+    plain = config.to_dict()
+    assert plain["train"] == dict(
+        optimizer="adam",
+        lr=1.2e-3,
+        batch_size=60,
+        iterations=5000,
+        momentum=0.9,
+        weight_decay=0.0,
+        milestones=[10, 20],
+        gamma=0.1,
+        warmup=0,
+        eval_every=500,
+        augment=False,
+    )
+    assert plain["rates"] == {"fc": 0.2, "output": 0.1} and plain["rounds"] == 10
+    assert config.cache_key() == {key: value for key, value in plain.items() if key != "rounds"}
+
+
+def test_unknown_keyword_settings_are_named_with_the_ones_that_exist():
+    check_fields({"seed": 1, "rounds": 2}, IMPConfig, "imp_config")  # known: no error
+    with pytest.raises(LtkitError, match=r"f\(\) has no setting pair, rewind; the settings are: seed, rates"):
+        check_fields({"rewind": 1, "pair": 2}, InstabilityConfig, "f")

@@ -1,0 +1,83 @@
+"""Sweeps over seeds summarised: checked against hand-made sweeps whose figures are known."""
+
+import statistics
+
+import pytest
+
+from ltkit.errors import LtkitError
+from ltkit.imp import IMPResult, Round, imp_config
+from ltkit.stats import across_seeds, controls_table
+from ltkit.training import TrainResult
+
+CONFIG = imp_config("mnist1d", "mlp", "ci")
+REMAINING = [1.0, 0.5, 0.25]
+
+
+def result_with(test_acc, stop):
+    history = [dict(iteration=stop, val_loss=0.5, val_acc=0.8), dict(iteration=stop + 10, val_loss=0.9, val_acc=0.7)]
+    return TrainResult(history=history, early_stop_test=(0.3, test_acc), final_test=(0.4, test_acc / 2), seconds=1)
+
+
+def sweep(accuracies, controls=True):
+    """A finished sweep with test accuracies {arm: [per round]} (early-stop iteration 100 * accuracy)."""
+    rounds = []
+    for r, remaining in enumerate(REMAINING):
+        arms = accuracies if controls else {"ticket": accuracies["ticket"]}
+        results = {arm: result_with(values[r], round(100 * values[r])) for arm, values in arms.items()}
+        rounds.append(Round(round=r, weights_remaining=remaining, masks={}, results=results, states={}))
+    return IMPResult(config=CONFIG, rounds=rounds, rewind_state={}, data=None)
+
+
+SEEDS = [
+    sweep(dict(ticket=[0.90, 0.92, 0.85], reinit=[0.90, 0.88, 0.70], random_mask=[0.90, 0.86, 0.72])),
+    sweep(dict(ticket=[0.80, 0.84, 0.83], reinit=[0.80, 0.85, 0.75], random_mask=[0.80, 0.80, 0.74])),
+    sweep(dict(ticket=[0.85, 0.89, 0.81], reinit=[0.85, 0.83, 0.83], random_mask=[0.85, 0.82, 0.76])),
+]
+
+
+def test_across_seeds_gives_each_rounds_values_mean_and_sample_std():
+    summary = across_seeds(SEEDS)
+    assert set(summary) == {"ticket", "reinit", "random_mask"}
+    for arm, line in summary.items():
+        per_round = [[s.rounds[r].results[arm].early_stop_test[1] for s in SEEDS] for r in range(3)]
+        assert line["weights_remaining"] == REMAINING
+        assert all(row == pytest.approx(expected) for row, expected in zip(line["values"], per_round))
+        assert line["mean"] == pytest.approx([statistics.mean(v) for v in per_round])
+        assert line["std"] == pytest.approx([statistics.stdev(v) for v in per_round])
+
+
+def test_any_figure_of_a_run_can_be_summarised():
+    stops = across_seeds(SEEDS, "early_stop_iter")["ticket"]["values"]
+    assert stops == [[90, 80, 85], [92, 84, 89], [85, 83, 81]]
+    final = across_seeds(SEEDS, "final_test_acc")["reinit"]["mean"]
+    halves = [[0.90, 0.80, 0.85], [0.88, 0.85, 0.83], [0.70, 0.75, 0.83]]  # final accuracy: half of early stop's
+    assert final == pytest.approx([statistics.mean(values) / 2 for values in halves])
+
+
+def test_one_seed_has_zero_spread_and_arms_not_trained_are_left_out():
+    one = across_seeds([SEEDS[0]])
+    assert one["ticket"]["std"] == [0.0, 0.0, 0.0] and one["ticket"]["mean"] == pytest.approx([0.90, 0.92, 0.85])
+    without = sweep(dict(ticket=[0.9, 0.9, 0.9]), controls=False)
+    assert set(across_seeds([without, SEEDS[1]])) == {"ticket"}
+
+
+def test_seeds_are_combined_only_for_sweeps_of_the_same_length():
+    shorter = IMPResult(config=CONFIG, rounds=SEEDS[0].rounds[:2], rewind_state={}, data=None)
+    with pytest.raises(LtkitError, match="same number of rounds"):
+        across_seeds([shorter, SEEDS[1]])
+
+
+def test_the_controls_table_gives_gaps_to_the_ticket_at_the_nearest_round():
+    rows = {row["arm"]: row for row in controls_table(SEEDS, weights_remaining=0.3)}  # nearest: round 2, 25%
+    ticket = [0.85, 0.83, 0.81]
+    for arm, values, below in (
+        ("ticket", ticket, "0 of 3"),
+        ("reinit", [0.70, 0.75, 0.83], "2 of 3"),
+        ("random_mask", [0.72, 0.74, 0.76], "3 of 3"),
+    ):
+        row = rows[arm]
+        assert row["weights_remaining"] == 0.25 and row["seeds_below_ticket"] == below
+        assert row["mean"] == pytest.approx(statistics.mean(values))
+        assert row["std"] == pytest.approx(statistics.stdev(values))
+        assert row["gap_to_ticket"] == pytest.approx(statistics.mean(t - v for t, v in zip(ticket, values)))
+    assert controls_table(SEEDS, 0.6)[0]["weights_remaining"] == 0.5

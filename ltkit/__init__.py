@@ -17,8 +17,9 @@ from ltkit.instability import independent_line, instability_config, run_instabil
 from ltkit.models import build_model
 from ltkit.oneshot import prune_once, pruned_accuracy, retrain_pruned
 from ltkit.profiles import connectivity_images
+from ltkit.rewinding import rewinding_config, run_rewinding
 from ltkit.runtime import describe_environment, setup
-from ltkit.stats import across_seeds, controls_table
+from ltkit.stats import across_seeds, controls_table, matching
 from ltkit.training import train
 from ltkit.widgets import imp_explorer, playground, sparsity_explorer, stability_explorer
 
@@ -42,10 +43,13 @@ __all__ = [
     "seed_sweeps",
     "across_seeds",
     "controls_table",
+    "matching",
     # stability, curves, ensembles
     "instability_config",
     "run_instability",
     "independent_line",
+    "rewinding_config",
+    "run_rewinding",
     "curve_config",
     "run_curve",
     "run_plane",

@@ -4,6 +4,7 @@
     ltkit train --dataset fashion-mnist --model lenet300_100 --epochs 2
     ltkit datasets                                     # which datasets are here, and where
     ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500   # linear mode connectivity
+    ltkit rewinding                                                      # late rewinding, lesson 05's experiment
     ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
     ltkit fge --dataset fashion-mnist --model lenet300_100               # fast geometric ensembling
 
@@ -25,6 +26,7 @@ from ltkit.imp import ARMS, imp_config, run_imp
 from ltkit.instability import instability_config, run_instability
 from ltkit.models import MODELS, build_model
 from ltkit.profiles import PROFILES, training_recipe
+from ltkit.rewinding import rewinding_config, run_rewinding
 from ltkit.runtime import setup
 from ltkit.training import train
 
@@ -150,6 +152,18 @@ def build_parser():
     curve.add_argument("--kind", choices=list(CURVES), default="bezier", help="the curve's shape (default bezier)")
     curve.set_defaults(run=command_curve)
 
+    rewinding = commands.add_parser(
+        "rewinding", help="late rewinding: IMP rewound to k=0 against an early k, matching and stability"
+    )
+    rewinding.add_argument(
+        "--profile", choices=PROFILES, default=None, help="run size: ci, class (default, or $LTKIT_PROFILE) or paper"
+    )
+    rewinding.add_argument("--seed", type=non_negative, default=0, help="initialisation and data-order seed")
+    rewinding.add_argument("--device", help="cpu or cuda (default: a GPU when there is one)")
+    rewinding.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
+    rewinding.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    rewinding.set_defaults(run=command_rewinding)
+
     fge = commands.add_parser("fge", help="fast geometric ensembling against a single network and an ensemble")
     add_common(fge)
     fge.set_defaults(run=command_fge)
@@ -233,6 +247,31 @@ def format_instability_table(config, rows):
     for row in rows:
         cells = [f"{100 * row[arm].barrier:5.1f} +- {100 * row[arm].barrier_std:4.1f}" for arm in arms]
         lines.append(f"{row['k']:>7}" + "".join(f"  {cell:>20}" for cell in cells))
+    return "\n".join(lines)
+
+
+def command_rewinding(args):
+    config = rewinding_config(args.profile, seed=args.seed)
+    device = setup(args.device, seed=args.seed)
+    result = run_rewinding(config, device=device, cache=not args.no_cache)
+    print(format_rewinding_table(config, result))
+    return dict(config=config.to_dict(), **result.to_json())
+
+
+def format_rewinding_table(config, result):
+    reference = result.matching
+    lines = [
+        f"Late rewinding: {config.model} on {config.dataset}, IMP rewound to iteration k, subnetworks at "
+        f"{100 * result.weights_remaining:.1f}% of the weights. Dense network: {100 * reference.dense_final_acc:.1f}% "
+        f"final test accuracy over {len(reference.dense_final_accs)} seeds; "
+        f"matching from {100 * reference.threshold:.1f}%",
+        f"{'k':>7}  {'final test acc':>14}  {'matching':>8}  {'barrier (points)':>18}  {'stable':>6}",
+    ]
+    for row in result.rows:
+        lines.append(
+            f"{row['k']:>7}  {100 * row['ticket_final_acc']:13.1f}%  {'yes' if row['matching'] else 'no':>8}  "
+            f"{100 * row['barrier']:10.1f} +- {100 * row['barrier_std']:3.1f}  {'yes' if row['stable'] else 'no':>6}"
+        )
     return "\n".join(lines)
 
 

@@ -68,9 +68,9 @@ class CurveConfig(Settings):
 
 
 def curve_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The CurveConfig of `model` on `dataset` in a profile: the connectivity recipe, its weight decay as
+    """The CurveConfig of `model` on `dataset` in a profile: the training recipe, its weight decay as
     the curve's L2 penalty, the profile's sizes. Keyword arguments replace fields."""
-    train_config = training_recipe(dataset, model, profile, epochs, lr, experiment="connectivity")
+    train_config = training_recipe(dataset, model, profile, epochs, lr)
     defaults = dict(weight_decay=train_config.weight_decay, **sizes(profile, "curve"))
     return CurveConfig(dataset, model, train_config, **with_overrides(defaults, fields, CurveConfig, "curve_config"))
 

@@ -68,9 +68,9 @@ class FGEConfig(Settings):
 
 
 def fge_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The FGEConfig of `model` on `dataset` in a profile: the connectivity recipe, and the profile's
+    """The FGEConfig of `model` on `dataset` in a profile: the training recipe, and the profile's
     cycles (a cycle's length is a fraction of one run; the learning rates multiples of the recipe's)."""
-    train_config = training_recipe(dataset, model, profile, epochs, lr, experiment="connectivity")
+    train_config = training_recipe(dataset, model, profile, epochs, lr)
     preset = sizes(profile, "fge")
     defaults = dict(
         cycles=preset["cycles"],

@@ -28,6 +28,7 @@ from ltkit.runs import Run
 from ltkit.training import TrainConfig, train
 
 ARMS = ("dense", "ticket", "random_mask", "reinit")
+STABLE_BELOW = 0.02  # a barrier under 2 points of test error: stable (Frankle et al.'s convention)
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class InstabilityConfig(Settings):
 
 
 def instability_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The InstabilityConfig of `model` on `dataset` in a profile: the connectivity recipe
+    """The InstabilityConfig of `model` on `dataset` in a profile: the training recipe
     (profiles.training_recipe), the paper's pruning, the profile's sizes. Keyword arguments replace fields."""
-    train_config = training_recipe(dataset, model, profile, epochs, lr, experiment="connectivity")
+    train_config = training_recipe(dataset, model, profile, epochs, lr)
     defaults = {**pruning(model), **sizes(profile, "instability")}
     fields = with_overrides(defaults, fields, InstabilityConfig, "instability_config")
     return InstabilityConfig(dataset, model, train_config, **fields)

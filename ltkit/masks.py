@@ -32,7 +32,7 @@ def layer_kinds(model):
     """{weight name: "conv" | "fc" | "output"} for every prunable weight of `model`, in order."""
     kinds = {}
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             kinds[f"{name}.weight"] = "conv"
         elif isinstance(module, nn.Linear):
             kinds[f"{name}.weight"] = "fc"

@@ -5,8 +5,10 @@
 - `conv2`, `conv4`, `conv6`: VGG-like 3x3 convolutions in pairs, each pair followed by 2x2 max-pooling,
   then fully connected 256-256-10 (Frankle & Carbin, CIFAR-10).
 - `resnet20`: the CIFAR ResNet of He et al. with 16/32/64 channels (Frankle et al. 2020).
+- `cnn1d`: three 1-D convolutions of 25 channels with BatchNorm, then one linear layer, for MNIST-1D
+  (the shape of the MNIST-1D paper's small CNN): this kit's CPU-sized network for late rewinding.
 The fully connected and VGG-like networks start from Glorot (Xavier) normal weights, as in Frankle &
-Carbin; the ResNet from He (Kaiming) normal weights. Biases start at zero.
+Carbin; the residual and 1-D convolutional networks from He (Kaiming) normal weights. Biases start at zero.
 """
 
 import math
@@ -87,16 +89,38 @@ class ResNet(nn.Module):
                 channels = width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(channels, num_classes)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        he_init(self)
 
     def forward(self, x):
         out = torch.relu(self.bn(self.conv(x)))
         out = self.blocks(out)
         return self.fc(out.mean(dim=(2, 3)))
+
+
+class CNN1D(nn.Module):
+    """Convolutions of kernel 5, 3, 3, each with stride 2, BatchNorm and ReLU, then a linear classifier."""
+
+    def __init__(self, input_shape, num_classes, width=25):
+        super().__init__()
+        length, channels, layers = input_shape[-1], 1, []
+        for kernel in (5, 3, 3):
+            layers += [nn.Conv1d(channels, width, kernel, stride=2, padding=1, bias=False), nn.BatchNorm1d(width)]
+            layers.append(nn.ReLU())
+            channels, length = width, (length + 2 - kernel) // 2 + 1
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(width * length, num_classes)
+        he_init(self)
+
+    def forward(self, x):
+        return self.fc(self.features(x.view(len(x), 1, -1)).flatten(1))
+
+
+def he_init(model):
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def glorot_init(model):
@@ -106,11 +130,17 @@ def glorot_init(model):
             nn.init.zeros_(module.bias)
 
 
-def needs_images(name, input_shape):
-    if len(input_shape) != 3:
+def check_inputs(name, inputs, input_shape):
+    """Refuse data a network cannot read: images for the convolutional networks, 1-D signals for cnn1d."""
+    if inputs == "images" and len(input_shape) != 3:
         raise LtkitError(
             f"model {name!r} needs image inputs (channels, height, width) but the data has shape "
-            f"{tuple(input_shape)}; use 'mlp' or 'lenet300_100' for 1-D data"
+            f"{tuple(input_shape)}; use 'mlp', 'lenet300_100' or 'cnn1d' for 1-D data"
+        )
+    if inputs == "signals" and len(input_shape) != 1:
+        raise LtkitError(
+            f"model {name!r} needs 1-D signals (MNIST-1D) but the data has shape {tuple(input_shape)}; "
+            f"use 'mlp', 'lenet300_100' or a convolutional network for images"
         )
 
 
@@ -134,12 +164,13 @@ def build_resnet20(input_shape, num_classes):
 
 
 MODELS = {
-    "mlp": (build_mlp, False, "fully connected 100-100 (MNIST-1D)"),
-    "lenet300_100": (build_lenet, False, "LeNet-300-100, fully connected 300-100 (MNIST, Fashion-MNIST)"),
-    "conv2": (build_conv([64, 64]), True, "Conv-2: 2 conv layers + 256-256 (CIFAR-10)"),
-    "conv4": (build_conv([64, 64, 128, 128]), True, "Conv-4: 4 conv layers + 256-256 (CIFAR-10)"),
-    "conv6": (build_conv([64, 64, 128, 128, 256, 256]), True, "Conv-6: 6 conv layers + 256-256 (CIFAR-10)"),
-    "resnet20": (build_resnet20, True, "ResNet-20 with BatchNorm (CIFAR-10)"),
+    "mlp": (build_mlp, "any", "fully connected 100-100 (MNIST-1D)"),
+    "lenet300_100": (build_lenet, "any", "LeNet-300-100, fully connected 300-100 (MNIST, Fashion-MNIST)"),
+    "conv2": (build_conv([64, 64]), "images", "Conv-2: 2 conv layers + 256-256 (CIFAR-10)"),
+    "conv4": (build_conv([64, 64, 128, 128]), "images", "Conv-4: 4 conv layers + 256-256 (CIFAR-10)"),
+    "conv6": (build_conv([64, 64, 128, 128, 256, 256]), "images", "Conv-6: 6 conv layers + 256-256 (CIFAR-10)"),
+    "resnet20": (build_resnet20, "images", "ResNet-20 with BatchNorm (CIFAR-10)"),
+    "cnn1d": (CNN1D, "signals", "1-D CNN, 3 convolutions of 25 channels with BatchNorm (MNIST-1D)"),
 }
 
 
@@ -151,9 +182,8 @@ def check_model_name(name):
 def build_model(name, input_shape, num_classes=10, seed=0, device="cpu"):
     """A freshly initialised network; the same `seed` gives the same weights, without touching the global RNG."""
     check_model_name(name)
-    build, image_only, _ = MODELS[name]
-    if image_only:
-        needs_images(name, input_shape)
+    build, inputs, _ = MODELS[name]
+    check_inputs(name, inputs, input_shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(tuple(input_shape), num_classes)

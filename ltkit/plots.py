@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ltkit.fge import cyclic_learning_rate
+from ltkit.instability import STABLE_BELOW
 from ltkit.masks import layer_kinds, sparsity_report
 from ltkit.profiles import profile_table
 
@@ -69,11 +70,14 @@ def sparsity_axis(ax, fractions):
     ax.grid(alpha=0.3)
 
 
-def against_sparsity(lines, ylabel="test accuracy (%) at early stop", dense=None, ax=None, title="", percent=True):
+def against_sparsity(
+    lines, ylabel="test accuracy (%) at early stop", dense=None, ax=None, title="", percent=True, matching=None
+):
     """Accuracy (or any other figure) against weights remaining, one line per label, with error bars when
     there is a "std". lines: {label: {"weights_remaining": [...], "mean": [...], "std": [...]}}, as
     ltkit.across_seeds() returns; labels that are arms get the arms' colours and names. percent: the
-    values are fractions, shown as percentages."""
+    values are fractions, shown as percentages. dense: the dense network's value (a dashed line);
+    matching: a ltkit.matching() reference, drawn as the dense mean (dashed) and the threshold (dotted)."""
     ax = new_axes(ax)
     scale = 100 if percent else 1
     for label, line in lines.items():
@@ -83,6 +87,9 @@ def against_sparsity(lines, ylabel="test accuracy (%) at early stop", dense=None
         ax.errorbar(x, scale * np.asarray(line["mean"]), yerr=std, marker="o", ms=4, capsize=3, **style)
     if dense is not None:
         ax.axhline(scale * dense, color="black", lw=1, ls="--", label="dense network")
+    if matching is not None:
+        ax.axhline(scale * matching.dense_final_acc, color="black", lw=1, ls="--", label="dense network (mean)")
+        ax.axhline(scale * matching.threshold, color="black", lw=1, ls=":", label="matching: dense minus one std")
     sparsity_axis(ax, [f for line in lines.values() for f in line["weights_remaining"]])
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -282,7 +289,7 @@ def barrier_against_k(rows, ax=None, title=""):
             color=ARM_STYLE[arm]["color"],
             label=label,
         )
-    ax.axhline(2, color="grey", ls=":", lw=1, label="stable below 2 points")
+    ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
     linthresh = min([k for k in ks if k > 0] or [1])
     ax.set_xscale("symlog", linthresh=linthresh)
     ax.set_xlim(-0.3 * linthresh, 1.5 * max(ks + [1]))
@@ -294,6 +301,56 @@ def barrier_against_k(rows, ax=None, title=""):
     ax.legend(fontsize=8)
     ax.set_title(title)
     return ax
+
+
+def barriers_by_arm(row, ax=None, title=""):
+    """The barrier of each arm at one k (a row of run_instability), mean over pairs with its std, and each
+    arm's final test accuracy under its bar."""
+    ax = new_axes(ax)
+    arms = [arm for arm in INSTABILITY_LABELS if arm in row]
+    records = [row[arm] for arm in arms]
+    ax.bar(
+        range(len(arms)),
+        [100 * r.barrier for r in records],
+        yerr=[100 * r.barrier_std for r in records],
+        capsize=4,
+        color=[ARM_STYLE[arm]["color"] for arm in arms],
+    )
+    labels = [f"{INSTABILITY_LABELS[arm]}\n{100 * r.final_test_acc:.1f}% final acc." for arm, r in zip(arms, records)]
+    ax.set_xticks(range(len(arms)), labels, fontsize=8)
+    ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
+    ax.set_ylabel("error barrier (points)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"copies split at iteration {row['k']}")
+    return ax
+
+
+def rewinding_figure(result, title=""):
+    """Late rewinding: for each k, the final test accuracy of IMP's subnetwork against the dense network
+    (with the matching threshold), and its instability."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    ks = [str(row["k"]) for row in result.rows]
+    left.bar(ks, [100 * row["ticket_final_acc"] for row in result.rows], color="tab:blue")
+    left.axhline(100 * result.matching.dense_final_acc, color="black", ls="--", lw=1, label="dense network")
+    left.axhline(100 * result.matching.threshold, color="black", ls=":", lw=1, label="matching threshold")
+    lowest = min([row["ticket_final_acc"] for row in result.rows] + [result.matching.threshold])
+    left.set_ylim(100 * lowest - 3, 100 * result.matching.dense_final_acc + 2)
+    left.set_xlabel("IMP rewinds to iteration k")
+    left.set_ylabel(f"final test accuracy (%) at {100 * result.weights_remaining:.1f}% of weights")
+    left.legend(fontsize=8)
+    left.set_title(title)
+    right.bar(
+        ks,
+        [100 * row["barrier"] for row in result.rows],
+        yerr=[100 * row["barrier_std"] for row in result.rows],
+        capsize=4,
+        color="tab:blue",
+    )
+    right.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
+    right.set_xlabel("IMP rewinds to iteration k")
+    right.set_ylabel("error barrier between copies (points)")
+    right.legend(fontsize=8)
+    return figure
 
 
 def plane_picture(plane, kind="bezier", ax=None, title=""):

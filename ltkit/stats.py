@@ -5,7 +5,8 @@ functions turn several seeds' sweeps into the mean and standard deviation a figu
 define once what "matching the dense network" means.
 """
 
-from dataclasses import replace
+import statistics
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -63,21 +64,29 @@ def controls_table(results, weights_remaining, measure="test_acc"):
 # --- matching, as Frankle et al. (2020) define it ----------------------------------------------------------
 
 
-def dense_spread(config, data, seeds=5, cache=True, progress=True):
-    """Final test accuracies of the dense network of `config`'s recipe on `seeds` seeds (config.seed and
-    the ones after it), trained or loaded from the cache: the reference a subnetwork is matched against."""
+@dataclass
+class Matching:
+    """The reference a subnetwork is matched against: the dense network's final test accuracy on several
+    seeds. A subnetwork trained for as many iterations *matches* (Frankle et al. 2020) when its final test
+    accuracy is at least the dense mean minus one standard deviation over those seeds."""
+
+    dense_final_accs: list
+
+    @property
+    def dense_final_acc(self):
+        return statistics.mean(self.dense_final_accs)
+
+    @property
+    def threshold(self):
+        return self.dense_final_acc - statistics.stdev(self.dense_final_accs)
+
+    def __call__(self, final_test_acc):
+        """Whether a subnetwork with this final test accuracy matches the dense network."""
+        return final_test_acc >= self.threshold
+
+
+def matching(config, data, seeds=5, cache=True, progress=True):
+    """Matching for `config`'s recipe: its dense network trained (or loaded from the cache) on `seeds` seeds,
+    config.seed and the ones after it."""
     runs = [dense_run(replace(config, seed=config.seed + i), data, cache, progress) for i in range(seeds)]
-    return [run.result.final_test_acc for run in runs]
-
-
-def matching_threshold(dense_accuracies):
-    """The accuracy a subnetwork must reach to be *matching* (Frankle et al. 2020): the dense network's
-    mean final test accuracy minus one standard deviation over seeds."""
-    values = torch.tensor(dense_accuracies, dtype=torch.float64)
-    return (values.mean() - values.std()).item()
-
-
-def is_matching(final_test_acc, dense_accuracies):
-    """Whether a subnetwork, trained for as many iterations as the dense network, matches it: its final
-    test accuracy is at least `matching_threshold(dense_accuracies)`."""
-    return final_test_acc >= matching_threshold(dense_accuracies)
+    return Matching([run.result.final_test_acc for run in runs])

@@ -4,7 +4,7 @@ import torch
 from ltkit.errors import LtkitError
 from ltkit.models import MODELS, build_model
 
-SHAPES = {"mlp": (40,), "lenet300_100": (1, 28, 28)}
+SHAPES = {"mlp": (40,), "lenet300_100": (1, 28, 28), "cnn1d": (40,)}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -24,6 +24,20 @@ def test_conv2_matches_the_papers_layer_sizes():
     model = build_model("conv2", (3, 32, 32))
     shapes = [tuple(p.shape) for n, p in model.named_parameters() if n.endswith("weight")]
     assert shapes == [(64, 3, 3, 3), (64, 64, 3, 3), (256, 16 * 16 * 64), (256, 256), (10, 256)]
+
+
+def test_cnn1d_is_three_convolutions_with_batchnorm_and_a_linear_layer_of_5285_weights_in_all():
+    model = build_model("cnn1d", (40,))
+    shapes = [tuple(p.shape) for n, p in model.named_parameters() if n.endswith("weight")]
+    assert shapes == [(25, 1, 5), (25,), (25, 25, 3), (25,), (25, 25, 3), (25,), (10, 25 * 5)]
+    assert sum(p.numel() for p in model.parameters()) == 5285
+
+
+def test_a_network_refuses_inputs_it_cannot_read():
+    with pytest.raises(LtkitError, match="'cnn1d' needs 1-D signals"):
+        build_model("cnn1d", (1, 28, 28))
+    with pytest.raises(LtkitError, match="'conv2' needs image inputs"):
+        build_model("conv2", (40,))
 
 
 def test_resnet20_has_about_270k_parameters():

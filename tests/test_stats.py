@@ -1,13 +1,15 @@
 """Sweeps over seeds summarised: checked against hand-made sweeps whose figures are known."""
 
 import statistics
+from dataclasses import replace
 
 import pytest
 
+from ltkit.dense import dense_run
 from ltkit.errors import LtkitError
-from ltkit.imp import IMPResult, Round, imp_config
-from ltkit.stats import across_seeds, controls_table
-from ltkit.training import TrainResult
+from ltkit.imp import IMPConfig, IMPResult, Round, imp_config
+from ltkit.stats import Matching, across_seeds, controls_table, matching
+from ltkit.training import TrainConfig, TrainResult
 
 CONFIG = imp_config("mnist1d", "mlp", "ci")
 REMAINING = [1.0, 0.5, 0.25]
@@ -81,3 +83,18 @@ def test_the_controls_table_gives_gaps_to_the_ticket_at_the_nearest_round():
         assert row["std"] == pytest.approx(statistics.stdev(values))
         assert row["gap_to_ticket"] == pytest.approx(statistics.mean(t - v for t, v in zip(ticket, values)))
     assert controls_table(SEEDS, 0.6)[0]["weights_remaining"] == 0.5
+
+
+def test_matching_is_the_dense_mean_minus_one_standard_deviation_over_seeds():
+    reference = Matching([0.80, 0.84, 0.82])
+    assert reference.dense_final_acc == pytest.approx(0.82)
+    assert reference.threshold == pytest.approx(0.82 - 0.02)  # the sample std of 0.80, 0.82, 0.84
+    assert reference(0.80) and reference(0.85) and not reference(0.7999)
+
+
+def test_matching_trains_the_dense_network_on_consecutive_seeds_from_the_configs(mnist1d, count_training):
+    config = IMPConfig("mnist1d", "mlp", TrainConfig(iterations=30, batch_size=50, eval_every=10), seed=4)
+    reference = matching(config, mnist1d, seeds=3, progress=False)
+    runs = [dense_run(replace(config, seed=seed), mnist1d, progress=False) for seed in (4, 5, 6)]
+    assert reference.dense_final_accs == [run.result.final_test_acc for run in runs]
+    assert count_training == ["dense"] * 3  # the second time, all three come from the cache

@@ -27,7 +27,7 @@ lessons: $(STAMP)
 
 widgets7: $(STAMP) $(WIDGETS7)/.installed
 	PYTHONPATH=$(WIDGETS7) $(PYTHON) -c "import ipywidgets; print('dashboards under ipywidgets', ipywidgets.__version__)"
-	PYTHONPATH=$(WIDGETS7) TQDM_DISABLE=1 $(PYTHON) -m pytest -q -p no:warnings tests/test_widgets.py
+	PYTHONPATH=$(WIDGETS7) TQDM_DISABLE=1 $(PYTHON) -m pytest -q -p no:warnings tests/test_dashboards.py
 
 $(WIDGETS7)/.installed: $(STAMP)
 	$(PYTHON) -m pip install --quiet --no-deps --target $(WIDGETS7) ipywidgets==7.7.1 ipython_genutils

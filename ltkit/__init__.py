@@ -1,12 +1,12 @@
 """ltkit: the Lottery Ticket Hypothesis and the work around it, hands on.
 
 The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module
-(data, models, masks, train, dense, imp, oneshot, stats, paths, instability, curves, fge, runs,
-profiles, plots, widgets, cli). The names below are what a lesson or a script needs; everything else is
-reachable through its module.
+(data, models, masks, training, dense, imp, oneshot, stats, paths, instability, rewinding, curves, fge,
+claims, config, runs, profiles, progress, plots, dashboards, sweep_form, cli, course). The names below
+are what a lesson or a script needs; everything else is reachable through its module.
 """
 
-from ltkit import plots
+from ltkit import dashboards, plots
 from ltkit.curves import curve_config, run_curve, run_plane
 from ltkit.data import available_datasets, load_dataset
 from ltkit.dense import train_dense
@@ -20,8 +20,8 @@ from ltkit.profiles import connectivity_images
 from ltkit.rewinding import rewinding_config, run_rewinding
 from ltkit.runtime import describe_environment, setup
 from ltkit.stats import across_seeds, controls_table, matching
+from ltkit.sweep_form import playground
 from ltkit.training import train
-from ltkit.widgets import imp_explorer, playground, sparsity_explorer, stability_explorer
 
 __version__ = "0.2.0"
 __all__ = [
@@ -56,10 +56,8 @@ __all__ = [
     "fge_config",
     "run_fge",
     "connectivity_images",
-    # figures and dashboards
+    # figures and dashboards (ltkit.dashboards: one explorer per lesson)
     "plots",
-    "sparsity_explorer",
-    "imp_explorer",
-    "stability_explorer",
+    "dashboards",
     "playground",
 ]

@@ -19,13 +19,13 @@ from ltkit.dense import dense_weights, independent_seeds, new_model
 from ltkit.errors import LtkitError
 from ltkit.paths import PathResult, evaluate_line, evaluate_path, interpolate, lerp, path_points, recompute_batchnorm
 from ltkit.profiles import sizes, training_recipe, with_overrides
+from ltkit.progress import progress_bar
 from ltkit.runs import Run
 from ltkit.training import (
     TrainConfig,
     evaluate,
     learning_rate,
     make_optimizer,
-    progress_bar,
     set_learning_rate,
     training_batches,
 )

@@ -23,12 +23,12 @@ from ltkit.data import data_for
 from ltkit.dense import dense_weights, new_model
 from ltkit.errors import LtkitError
 from ltkit.profiles import sizes, training_recipe, with_overrides
+from ltkit.progress import progress_bar
 from ltkit.runs import Run
 from ltkit.training import (
     TrainConfig,
     evaluate,
     make_optimizer,
-    progress_bar,
     set_learning_rate,
     train_step,
     training_batches,
@@ -149,6 +149,7 @@ class FGEResult:
     independent_acc: float
     independent_seeds: list
     snapshots: list  # per snapshot: iteration, lr, test_acc
+    ensemble_accs: list  # the accuracy of the ensemble of the first n snapshots, n = 1, 2, ...
 
     @property
     def best_snapshot_acc(self):
@@ -191,10 +192,11 @@ def compare_fge(config, data, cache, progress):
     return FGEResult(
         budget=config.budget,
         start_acc=start_acc,
-        fge_acc=accuracy([s["state"] for s in snapshots]),
+        fge_acc=accuracy([s["state"] for s in snapshots]),  # the last of ensemble_accs
         single_acc=accuracy([single]),
         annealed_single_acc=evaluate(annealed, data.x_test, data.y_test)[1],
         independent_acc=accuracy(members),
         independent_seeds=config.independent_seeds,
         snapshots=[dict(iteration=s["iteration"], lr=s["lr"], test_acc=accuracy([s["state"]])) for s in snapshots],
+        ensemble_accs=[accuracy([s["state"] for s in snapshots[:n]]) for n in range(1, len(snapshots) + 1)],
     )

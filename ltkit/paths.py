@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ltkit.errors import LtkitError
-from ltkit.training import evaluate, progress_bar
+from ltkit.progress import progress_bar
+from ltkit.training import evaluate
 
 MEASURES = ("train_loss", "train_err", "test_loss", "test_err")
 

@@ -1,7 +1,8 @@
 """The course's figures, each a function that draws on an axis (or makes its own figure) and returns it.
 
 Sparsity axes follow the papers: percent of weights remaining on a log scale, decreasing to the right,
-so reading left to right is pruning more and more.
+so reading left to right is pruning more and more. Figures are at most 10 inches (1,000 pixels) wide and
+their text is large enough to read on a projector at 1024x768: at most two panels side by side.
 """
 
 import math
@@ -21,6 +22,25 @@ ARM_STYLE = {
     "dense": dict(color="black", label="dense network"),
 }
 IMP_ARMS = ("ticket", "reinit", "random_mask")
+WIDTH = 10  # inches: a notebook's output column at 1024x768 shows about 1,000 pixels without shrinking
+
+plt.rcParams.update(
+    {
+        "figure.dpi": 100,
+        "font.size": 11,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.fontsize": 9.5,
+        "xtick.labelsize": 10,
+        "ytick.labelsize": 10,
+    }
+)
+
+
+def row(panels=2, height=4.0):
+    """A figure of `panels` axes side by side, as wide as a notebook's output (one panel: 70% of it)."""
+    width = WIDTH if panels > 1 else 0.7 * WIDTH
+    return plt.subplots(1, panels, figsize=(width, height), layout="constrained")
 
 
 def new_axes(ax=None, figsize=(6, 4)):
@@ -33,7 +53,7 @@ def learning_curves(history, title="", axes=None):
     """Loss and accuracy against iteration (training, validation, and test if it was watched), with the
     early-stop iteration marked."""
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+        _, axes = row(2, 3.8)
     iterations = [h["iteration"] for h in history]
     stop = min(history, key=lambda h: h["val_loss"])["iteration"]
     for ax, metric in zip(axes, ("loss", "acc")):
@@ -46,7 +66,7 @@ def learning_curves(history, title="", axes=None):
             (stop, 0.97),
             xycoords=("data", "axes fraction"),
             ha="left",
-            fontsize=8,
+            fontsize="small",
             color="grey",
             xytext=(3, 0),
             textcoords="offset points",
@@ -92,7 +112,7 @@ def against_sparsity(
         ax.axhline(scale * matching.threshold, color="black", lw=1, ls=":", label="matching: dense minus one std")
     sparsity_axis(ax, [f for line in lines.values() for f in line["weights_remaining"]])
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title(title)
     return ax
 
@@ -112,7 +132,7 @@ def weight_histogram(weights, mask=None, ax=None, title="", bins=80):
             color=["tab:blue", "lightgrey"],
             label=["kept", "pruned"],
         )
-        ax.legend(fontsize=8)
+        ax.legend()
     ax.set_xlabel("weight value")
     ax.set_ylabel("count")
     ax.set_title(title)
@@ -127,7 +147,7 @@ def input_connections(first_layer_mask, image_shape, ax=None, title=""):
     ax.figure.colorbar(shown, ax=ax, fraction=0.046, label="surviving connections")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     return ax
 
 
@@ -135,11 +155,11 @@ def examples(data, per_class=3, class_names=None):
     """A few training examples of each class: images as pictures, 1-D signals as lines."""
     classes = range(data.num_classes)
     if len(data.input_shape) == 1:
-        fig, axes = plt.subplots(2, 5, figsize=(12, 4), layout="constrained", sharex=True, sharey=True)
+        fig, axes = plt.subplots(2, 5, figsize=(WIDTH, 4), layout="constrained", sharex=True, sharey=True)
         for c, ax in zip(classes, axes.flat):
             for x in data.x_train[data.y_train == c][:per_class].cpu():
                 ax.plot(x.numpy(), lw=1)
-            ax.set_title(class_names[c] if class_names else f"class {c}", fontsize=9)
+            ax.set_title(class_names[c] if class_names else f"class {c}")
         fig.supxlabel("position in the signal")
         fig.supylabel("value (standardised)")
         return fig
@@ -152,7 +172,7 @@ def examples(data, per_class=3, class_names=None):
             ax.imshow(x.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, c].set_title(class_names[c] if class_names else str(c), fontsize=8)
+        axes[0, c].set_title(class_names[c] if class_names else str(c), fontsize="small")
     return fig
 
 
@@ -163,11 +183,12 @@ def grid_of_masks(masks, image_shape, titles):
     n = len(masks)
     cols = min(n, 6)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 1, 2.6 * rows), layout="constrained", squeeze=False)
+    side = (WIDTH - 1) / cols
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, side * rows), layout="constrained", squeeze=False)
     for ax, mask, title in zip(axes.flat, masks, titles):
         counts = mask.float().sum(0).view(*image_shape).cpu()
         shown = ax.imshow((counts / counts.mean()).numpy(), cmap="magma", vmin=0, vmax=2)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize="medium")
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in list(axes.flat)[n:]:
@@ -226,7 +247,7 @@ def mask_picture(mask, data, ax=None, title=""):
     if image_shape and mask[first].dim() == 2 and mask[first].shape[1] == math.prod(image_shape):
         return input_connections(mask[first], image_shape, ax=ax, title=title)
     ax = layer_fractions(mask, ax)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     return ax
 
 
@@ -239,7 +260,7 @@ def arm_learning_curves(record, ax=None, measure="val_acc"):
             ax.plot([h["iteration"] for h in history], [100 * h[measure] for h in history], **ARM_STYLE[arm])
     ax.set_xlabel("training iteration")
     ax.set_ylabel("validation accuracy (%)")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.grid(alpha=0.3)
     return ax
 
@@ -257,7 +278,7 @@ def along_path(paths, key="test_err", ax=None, title="", xlabel="position on the
     ax.set_xlabel(xlabel)
     ax.set_ylabel({"test_err": "test error (%)", "train_err": "training error (%)"}.get(key, key.replace("_", " ")))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title(title)
     return ax
 
@@ -276,14 +297,15 @@ def barrier_against_k(rows, ax=None, title=""):
     ax = new_axes(ax)
     ks = [row["k"] for row in rows]
     for arm, label in INSTABILITY_LABELS.items():
-        if arm not in rows[0]:
+        measured = [row for row in rows if arm in row]
+        if not measured:
             continue
         if arm != "dense":
-            label += f" ({100 * rows[0][arm].weights_remaining:.0f}%)"
+            label += f" ({100 * measured[0][arm].weights_remaining:.0f}%)"
         ax.errorbar(
-            ks,
-            [100 * row[arm].barrier for row in rows],
-            yerr=[100 * row[arm].barrier_std for row in rows],
+            [row["k"] for row in measured],
+            [100 * row[arm].barrier for row in measured],
+            yerr=[100 * row[arm].barrier_std for row in measured],
             marker="o",
             capsize=3,
             color=ARM_STYLE[arm]["color"],
@@ -298,7 +320,7 @@ def barrier_against_k(rows, ax=None, title=""):
     ax.set_xlabel("iteration k at which the copies split")
     ax.set_ylabel("error barrier (points)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title(title)
     return ax
 
@@ -317,10 +339,10 @@ def barriers_by_arm(row, ax=None, title=""):
         color=[ARM_STYLE[arm]["color"] for arm in arms],
     )
     labels = [f"{INSTABILITY_LABELS[arm]}\n{100 * r.final_test_acc:.1f}% final acc." for arm, r in zip(arms, records)]
-    ax.set_xticks(range(len(arms)), labels, fontsize=8)
+    ax.set_xticks(range(len(arms)), labels, fontsize="small")
     ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
     ax.set_ylabel("error barrier (points)")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title(title or f"copies split at iteration {row['k']}")
     return ax
 
@@ -328,7 +350,7 @@ def barriers_by_arm(row, ax=None, title=""):
 def rewinding_figure(result, title=""):
     """Late rewinding: for each k, the final test accuracy of IMP's subnetwork against the dense network
     (with the matching threshold), and its instability."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    figure, (left, right) = row(2, 4)
     ks = [str(row["k"]) for row in result.rows]
     left.bar(ks, [100 * row["ticket_final_acc"] for row in result.rows], color="tab:blue")
     left.axhline(100 * result.matching.dense_final_acc, color="black", ls="--", lw=1, label="dense network")
@@ -337,7 +359,7 @@ def rewinding_figure(result, title=""):
     left.set_ylim(100 * lowest - 3, 100 * result.matching.dense_final_acc + 2)
     left.set_xlabel("IMP rewinds to iteration k")
     left.set_ylabel(f"final test accuracy (%) at {100 * result.weights_remaining:.1f}% of weights")
-    left.legend(fontsize=8)
+    left.legend()
     left.set_title(title)
     right.bar(
         ks,
@@ -349,8 +371,19 @@ def rewinding_figure(result, title=""):
     right.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
     right.set_xlabel("IMP rewinds to iteration k")
     right.set_ylabel("error barrier between copies (points)")
-    right.legend(fontsize=8)
+    right.legend()
     return figure
+
+
+def point_in_plane(plane, t, kind="straight line"):
+    """The (x, y) of the point at t on the straight line, or on a curve ("bezier" or "polychain"), in the
+    coordinates of the plane picture."""
+    start, end, bend = (np.asarray(plane.points[name]) for name in ("start", "end", "bend"))
+    if kind == "bezier":
+        return (1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t**2 * end
+    if kind == "polychain":
+        return start + 2 * t * (bend - start) if t <= 0.5 else bend + (2 * t - 1) * (end - bend)
+    return (1 - t) * start + t * end
 
 
 def plane_picture(plane, kind="bezier", ax=None, title=""):
@@ -362,18 +395,14 @@ def plane_picture(plane, kind="bezier", ax=None, title=""):
     filled = ax.contourf(plane.x, plane.y, error, levels=levels, cmap="viridis", extend="max")
     ax.figure.colorbar(filled, ax=ax, label="test error (%)", format="%.0f")
     start, end, bend = (np.asarray(plane.points[name]) for name in ("start", "end", "bend"))
-    t = np.linspace(0, 1, 50)[:, None]
-    if kind == "bezier":
-        path = (1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t**2 * end
-    else:
-        path = np.vstack([start, bend, end])
+    path = np.array([point_in_plane(plane, t, kind) for t in np.linspace(0, 1, 51)])
     ax.plot(*path.T, color="white", lw=2, label=f"{kind} curve")
     ax.plot(*np.vstack([start, end]).T, color="white", lw=1.5, ls="--", label="straight line")
     ax.plot(*np.vstack([start, end]).T, "o", color="white", ms=8)
     ax.plot(*bend, "x", color="white", ms=8, label="bend")
     ax.set_xlabel("along the line (weight-space distance)")
     ax.set_ylabel("towards the bend")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(loc="upper right")
     ax.set_title(title)
     ax.set_aspect("equal")
     return ax
@@ -407,7 +436,7 @@ def fge_comparison(result, ax=None, title=""):
     ax.set_xlabel("snapshot (one per learning-rate cycle)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(loc="lower right")
     ax.set_title(title)
     return ax
 
@@ -422,6 +451,6 @@ def fge_schedule(config, cycles_shown=3, ax=None):
     ax.plot(steps[minima], lrs[minima], "o", color="tab:red", label="snapshot")
     ax.set_xlabel("iteration after the start of FGE")
     ax.set_ylabel("learning rate")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title(f"{cycles_shown} of the FGE cycles")
     return ax

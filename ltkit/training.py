@@ -13,18 +13,17 @@ the weights of the early-stop iteration and on the final weights, so nothing is 
 """
 
 import copy
-import os
 import time
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ltkit.config import Settings
 from ltkit.data import augment_images, batch_indices
 from ltkit.errors import LtkitError
 from ltkit.masks import apply_mask
+from ltkit.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -241,13 +240,6 @@ def training_batches(data, config, seed):
 def set_learning_rate(optimizer, lr):
     for group in optimizer.param_groups:
         group["lr"] = lr
-
-
-def progress_bar(progress, desc, **tqdm_arguments):
-    """A tqdm bar (a widget in notebooks), unless progress is False or $TQDM_DISABLE is set (an explicit
-    disable= would override tqdm's own reading of that variable)."""
-    hidden = not progress or bool(os.environ.get("TQDM_DISABLE"))
-    return tqdm(desc=desc, disable=hidden, leave=False, **tqdm_arguments)
 
 
 def record(model, data, iteration, running, steps, watch_test=False):

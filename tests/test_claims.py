@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ltkit.claims import claim
+from ltkit.claims import claim, observe
 
 
 def test_a_true_claim_passes_and_a_false_one_stops_with_its_name(monkeypatch):
@@ -21,8 +21,17 @@ def test_with_a_record_file_every_claim_is_written_down_and_none_stops(tmp_path,
     monkeypatch.setenv("LTKIT_CLAIMS", str(record))
     assert claim(True, "first") is True
     assert claim(0, "second", "measured 0") is False  # recorded, not raised
+    assert observe(False, "third") is False
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines == [
-        dict(name="first", passed=True, detail=""),
-        dict(name="second", passed=False, detail="measured 0"),
+        dict(name="first", passed=True, detail="", asserted=True),
+        dict(name="second", passed=False, detail="measured 0", asserted=True),
+        dict(name="third", passed=False, detail="", asserted=False),
     ]
+
+
+def test_an_observation_never_stops_a_lesson_and_without_a_record_file_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("LTKIT_CLAIMS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert observe(1 > 2, "k = 100 matches") is False
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import pytest
 
 from ltkit.cli import main
 from ltkit.instability import InstabilityConfig, run_instability, ticket_sweep
+from ltkit.profiles import REWINDING
 from ltkit.rewinding import run_rewinding
 from ltkit.stats import matching
 from ltkit.training import TrainConfig
@@ -33,6 +34,7 @@ def test_the_command_prints_a_table_and_writes_the_promised_json(tmp_path, data_
     from ltkit import cli
 
     monkeypatch.setattr(cli, "rewinding_config", lambda profile, seed: CONFIG)
+    monkeypatch.setitem(REWINDING, "rewind_iters", (0, 30))  # within this short run
     out = tmp_path / "rewinding.json"
     assert main(["rewinding", "--profile", "ci", "--json", str(out)]) == 0
     assert "matching" in capsys.readouterr().out

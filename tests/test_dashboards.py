@@ -1,0 +1,225 @@
+"""The dashboards, driven without a browser: move a control, then check what the dashboard computed and
+drew against figures computed here."""
+
+import copy
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+from torch.nn.utils import prune
+
+from ltkit import dashboards, sweep_form
+from ltkit.curves import CurveConfig, run_curve, run_plane
+from ltkit.dashboards import (
+    controls_explorer,
+    curve_explorer,
+    fge_explorer,
+    imp_explorer,
+    sparsity_explorer,
+    stability_explorer,
+    training_explorer,
+)
+from ltkit.data import load_dataset
+from ltkit.fge import FGEConfig, run_fge
+from ltkit.imp import ARMS, IMPConfig, imp_config, run_imp
+from ltkit.instability import InstabilityConfig, run_instability
+from ltkit.masks import layer_kinds
+from ltkit.models import build_model
+from ltkit.sweep_form import playground, steps_done
+from ltkit.training import TrainConfig, evaluate, train
+
+matplotlib.use("Agg")
+SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure a dashboard draws, kept for inspection instead of being displayed."""
+    drawn = []
+    monkeypatch.setattr(dashboards, "redraw", lambda output, draw: drawn.append(draw()))
+    yield drawn
+    plt.close("all")
+
+
+@pytest.fixture
+def trained(tiny_data):
+    model = build_model("mlp", tiny_data.input_shape)
+    train(model, tiny_data, TrainConfig(iterations=150, batch_size=50), progress=False)
+    return model
+
+
+def torch_pruned_accuracy(model, data, keep, scope):
+    """Test accuracy of `model` pruned by torch.nn.utils.prune to keep a fraction `keep`; and the fraction
+    each layer keeps."""
+    reference = copy.deepcopy(model)
+    modules = dict(reference.named_modules())
+    targets = [(modules[name.removesuffix(".weight")], "weight") for name in layer_kinds(reference)]
+    if scope == "layerwise":
+        for module, name in targets:
+            prune.l1_unstructured(module, name, amount=1 - keep)
+    else:
+        prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=1 - keep)
+    fractions = [module.weight_mask.mean().item() for module, _ in targets]
+    return evaluate(reference, data.x_test, data.y_test)[1], fractions
+
+
+def bar_widths(ax):
+    """The bars of a per-layer figure, first layer first, as fractions."""
+    return [patch.get_width() / 100 for patch in ax.patches][::-1]
+
+
+def test_the_sparsity_slider_shows_the_accuracy_of_the_network_pruned_at_once(trained, tiny_data, figures):
+    dashboard = sparsity_explorer(trained, tiny_data)
+    dense = evaluate(trained, tiny_data.x_test, tiny_data.y_test)[1]
+    assert dashboard.state["test_acc"] == dense > 0.8
+    dashboard.controls["keep"].value = 0.01
+    accuracy, fractions = torch_pruned_accuracy(trained, tiny_data, 0.01, "layerwise")
+    assert dashboard.state["test_acc"] == accuracy < dense - 0.2
+    left, right = figures[-1].axes[:2]
+    marker = left.lines[-1]  # the ring around the current measurement
+    assert list(marker.get_xdata()) == [1.0] and list(marker.get_ydata()) == [pytest.approx(100 * accuracy)]
+    assert bar_widths(right) == pytest.approx(fractions)
+
+    dashboard.controls["keep"].value = 0.3
+    dashboard.controls["scope"].value = "global"
+    accuracy, fractions = torch_pruned_accuracy(trained, tiny_data, 0.3, "global")
+    assert dashboard.state["test_acc"] == accuracy and dashboard.state["scope"] == "global"
+    assert bar_widths(figures[-1].axes[1]) == pytest.approx(fractions)
+    assert len(figures) == 4 and not dashboard.controls["keep"].disabled  # controls come back after computing
+
+
+def test_the_round_slider_shows_each_rounds_cached_results(mnist1d, figures, count_training):
+    config = IMPConfig(dataset="mnist1d", model="mlp", train=SHORT, rounds=2, rates=0.5)
+    result = run_imp(config, data=mnist1d, progress=False)
+    count_training.clear()
+    dashboard = imp_explorer(result)
+    for r in (0, 2):
+        dashboard.controls["round"].value = r
+        record = result.rounds[r]
+        assert dashboard.state["weights_remaining"] == record.weights_remaining
+        assert all(dashboard.state[arm] == record.results[arm].final_test_acc for arm in ARMS)
+        curves, against, mask = figures[-1].axes[:3]
+        shown = [list(line.get_ydata()) for line in curves.lines]
+        histories = [record.results[arm].history for arm in ARMS if arm == "ticket" or r > 0]
+        assert shown == [[pytest.approx(100 * row["val_acc"]) for row in history] for history in histories]
+        assert list(against.lines[-1].get_xdata()) == [100 * record.weights_remaining] * 2
+        assert bar_widths(mask) == pytest.approx([keep.float().mean().item() for keep in record.mask.values()])
+    assert count_training == []  # everything from the finished sweep
+
+
+def test_the_k_slider_shows_the_cached_line_and_barrier_at_each_k(mnist1d, figures):
+    config = InstabilityConfig(dataset="mnist1d", model="mlp", train=SHORT, points=4, train_examples=500)
+    rows = run_instability(config, [0, 10, 30], data=mnist1d, progress=False)
+    dashboard = stability_explorer(rows)
+    for index in (2, 1):
+        dashboard.controls["k"].value = index
+        row = rows[index]
+        assert dashboard.state["k"] == row["k"] and dashboard.state["dense"] == row["dense"].barrier
+        left, right = figures[-1].axes[:2]
+        assert list(left.lines[0].get_ydata()) == pytest.approx([100 * e for e in row["dense"].lines[0].test_err])
+        assert list(right.lines[-1].get_xdata()) == [row["k"]] * 2
+
+
+def test_the_round_slider_over_several_seeds_shows_their_mean_or_one_seed(mnist1d, figures):
+    sweeps = [run_imp(IMPConfig("mnist1d", "mlp", SHORT, rounds=1, rates=0.5, seed=s), data=mnist1d) for s in (0, 1)]
+    dashboard = imp_explorer(sweeps)
+    dashboard.controls["round"].value = 1
+    final = [sweep.rounds[1].results["ticket"].final_test_acc for sweep in sweeps]
+    assert dashboard.state["ticket"] == pytest.approx(sum(final) / 2) and dashboard.state["seeds"] == 2
+    dashboard.controls["seeds"].value = 1
+    assert dashboard.state["ticket"] == final[1] and dashboard.state["seeds"] == 1
+
+
+def test_the_controls_explorer_shows_each_arms_mean_and_the_gaps_to_the_ticket(mnist1d, figures):
+    sweeps = [run_imp(IMPConfig("mnist1d", "mlp", SHORT, rounds=2, rates=0.5, seed=s), data=mnist1d) for s in (0, 1)]
+    dashboard = controls_explorer(sweeps)
+    dashboard.controls["round"].value = 2
+    mean = lambda arm: sum(s.rounds[2].results[arm].final_test_acc for s in sweeps) / 2
+    assert dashboard.state["ticket"] == pytest.approx(mean("ticket"))
+    assert dashboard.state["gap_reinit"] == pytest.approx(mean("ticket") - mean("reinit"))
+    bars = figures[-1].axes[0].patches
+    assert [bar.get_height() for bar in bars] == pytest.approx([100 * mean(arm) for arm in ARMS])
+
+
+def test_the_training_slider_shows_where_early_stopping_would_stop_so_far(tiny_data, figures):
+    result = train(build_model("mlp", (20,)), tiny_data, TrainConfig(iterations=60, batch_size=50, eval_every=10))
+    dashboard = training_explorer(result)
+    assert dashboard.state["iteration"] == 60 and dashboard.state["early_stop_iter"] == result.early_stop_iter
+    dashboard.controls["until"].value = 2
+    seen = result.history[:3]
+    assert dashboard.state["iteration"] == 20
+    assert dashboard.state["early_stop_iter"] == min(seen, key=lambda row: row["val_loss"])["iteration"]
+    assert len(figures[-1].axes[0].lines[0].get_xdata()) == 3  # the curves stop at the slider
+
+
+def test_the_k_slider_merges_the_dense_rows_and_the_subnetworks_by_k(mnist1d, figures):
+    config = InstabilityConfig("mnist1d", "mlp", SHORT, points=4, train_examples=500, rates=0.5)
+    dense = run_instability(config, [0, 10, 30], data=mnist1d, progress=False)
+    arms = run_instability(config, [0], weights_remaining=0.5, data=mnist1d, progress=False)
+    dashboard = stability_explorer(dense, arms)
+    assert set(dashboard.state) >= {"dense", "ticket", "random_mask", "reinit"} and dashboard.state["k"] == 0
+    dashboard.controls["k"].value = 2
+    assert dashboard.state["k"] == 30 and "ticket" not in dashboard.state
+    assert dashboard.state["dense"] == dense[2]["dense"].barrier
+
+
+def test_the_t_slider_moves_a_point_along_the_line_and_the_curve(mnist1d, figures):
+    config = CurveConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, plane_resolution=3)
+    result, plane = run_curve(config, data=mnist1d, progress=False), run_plane(config, data=mnist1d, progress=False)
+    dashboard = curve_explorer(result, plane)
+    dashboard.controls["t"].value = 2
+    assert dashboard.state["t"] == 0.5
+    assert dashboard.state["line_test_err"] == result.line.test_err[2]
+    assert dashboard.state["curve_test_err"] == result.curve.test_err[2]
+    picture = figures[-1].axes[0]
+    on_curve = picture.lines[-1]  # the filled dot at t on the curve
+    start, end, bend = (plane.points[name] for name in ("start", "end", "bend"))
+    expected = [0.25 * a + 0.5 * b + 0.25 * c for a, b, c in zip(start, bend, end)]
+    assert [on_curve.get_xdata()[0], on_curve.get_ydata()[0]] == pytest.approx(expected)
+
+
+def test_the_snapshot_slider_grows_the_fge_ensemble(mnist1d, figures):
+    config = FGEConfig("mnist1d", "mlp", SHORT, cycles=3, cycle=4, lr_high=1e-2, lr_low=1e-4)
+    result = run_fge(config, data=mnist1d, progress=False)
+    dashboard = fge_explorer(result)
+    assert dashboard.state["n"] == 3 and dashboard.state["ensemble_acc"] == result.fge_acc
+    dashboard.controls["n"].value = 1
+    assert dashboard.state["ensemble_acc"] == result.snapshots[0]["test_acc"] == dashboard.state["best_member_acc"]
+
+
+def test_the_playground_trains_in_the_background_and_explains_bad_settings(data_root, monkeypatch):
+    real_config = sweep_form.imp_config
+    monkeypatch.setattr(sweep_form, "imp_config", lambda *a, **kw: real_config(*a, **kw, epochs=1))
+    dashboard = playground(profile="ci")
+    dashboard.controls["rounds"].value = 2
+    dashboard.controls["rate"].value = 0.5
+    dashboard.controls["run"].click()
+    dashboard.state["job"].join()
+    assert dashboard.state["error"] is None
+    result = dashboard.state["result"]
+    same = run_imp(imp_config("mnist1d", "mlp", "ci", epochs=1, rounds=2, rates=0.5), data=load_dataset("mnist1d"))
+    assert result.to_json() == same.to_json() and len(result.rounds) == 3
+    assert steps_done(result.config, load_dataset("mnist1d")) == (7, 7)
+    shown = dashboard.state["explorer"].state
+    assert shown["round"] == 0 and shown["ticket"] == result.rounds[0].results["ticket"].final_test_acc
+    assert "Done: 25.0% of weights after 2 rounds" in dashboard.ui.children[1].value
+    assert len(dashboard.ui.children[2].outputs) == 1  # the explorer
+    dashboard.controls["model"].value = "conv2"
+    dashboard.controls["run"].click()
+    dashboard.state["job"].join()
+    assert "needs image inputs" in dashboard.state["error"] and "Cannot run" in dashboard.ui.children[1].value
+    assert dashboard.ui.children[2].outputs == () and not dashboard.controls["run"].disabled
+
+
+def test_the_playground_prunes_globally_and_without_controls_when_asked(data_root, monkeypatch):
+    real_config = sweep_form.imp_config
+    monkeypatch.setattr(sweep_form, "imp_config", lambda *a, **kw: real_config(*a, **kw, epochs=1))
+    dashboard = playground(profile="ci")
+    dashboard.controls["rounds"].value = 1
+    dashboard.controls["scope"].value = "global"
+    dashboard.controls["controls"].value = False
+    dashboard.controls["run"].click()
+    dashboard.state["job"].join()
+    config = dashboard.state["result"].config
+    assert (config.scope, config.rates, config.controls) == ("global", 0.2, False)
+    assert list(dashboard.state["result"].rounds[1].results) == ["ticket"]

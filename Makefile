@@ -5,14 +5,15 @@ STAMP := $(VENV)/.installed
 WIDGETS7 := $(VENV)/ipywidgets7
 PROFILE ?= class
 
-.PHONY: run test lint unit lessons widgets7 bench lab clean
+.PHONY: run test lint unit lessons widgets7 browser bench lab clean
 
 # Execute every lesson headless ($(PROFILE) profile) into build/notebooks and build/html.
 run: $(STAMP)
 	$(PYTHON) -m ltkit.course --profile $(PROFILE) --output build
 
-# Lint, unit tests, the dashboards under ipywidgets 7 (as on Colab), then every lesson in the ci profile.
-test: lint unit widgets7 lessons
+# Lint, unit tests, the dashboards under ipywidgets 7 (as on Colab), every lesson in the ci profile, then
+# every lesson again in JupyterLab in a real browser (from the run cache the lessons just filled).
+test: lint unit widgets7 lessons browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -32,6 +33,10 @@ widgets7: $(STAMP) $(WIDGETS7)/.installed
 $(WIDGETS7)/.installed: $(STAMP)
 	$(PYTHON) -m pip install --quiet --no-deps --target $(WIDGETS7) ipywidgets==7.7.1 ipython_genutils
 	touch $@
+
+# Each lesson run in JupyterLab in Chromium: dashboards render and answer; screenshots in build/browser/.
+browser: $(STAMP)
+	$(PYTHON) -m pytest -q -o addopts="" tests/browser
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/epoch_speed.py

@@ -3,6 +3,7 @@
     ltkit imp --dataset mnist1d --model mlp            # a lottery-ticket sweep and its table
     ltkit train --dataset fashion-mnist --model lenet300_100 --epochs 2
     ltkit datasets                                     # which datasets are here, and where
+    ltkit cache export runs.tar.gz                     # every cached run in one file (ltkit cache import it)
     ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500   # linear mode connectivity
     ltkit rewinding                                                      # late rewinding, lesson 05's experiment
     ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
@@ -18,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from ltkit.cache import export_runs, import_runs
 from ltkit.curves import CURVES, curve_config, run_curve
 from ltkit.data import DATASETS, available_datasets, load_dataset
 from ltkit.errors import LtkitError
@@ -170,7 +172,22 @@ def build_parser():
 
     ds = commands.add_parser("datasets", help="which datasets are available here, and where")
     ds.set_defaults(run=command_datasets)
+
+    cache = commands.add_parser("cache", help="the run cache in one file: export it, or import one")
+    cache.add_argument("action", choices=["export", "import"], help="export data/runs to FILE, or add FILE's runs")
+    cache.add_argument("file", type=Path, metavar="FILE", help="the archive (.tar.gz)")
+    cache.set_defaults(run=command_cache)
     return parser
+
+
+def command_cache(args):
+    if args.action == "export":
+        count = export_runs(args.file)
+        print(f"wrote {count} cached files to {args.file}; on another machine: ltkit cache import {args.file.name}")
+        return dict(exported=count)
+    added, present = import_runs(args.file)
+    print(f"added {added} cached files ({present} were already here)")
+    return dict(added=added, already_here=present)
 
 
 def command_imp(args):

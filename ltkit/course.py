@@ -12,12 +12,49 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
+
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from traitlets import Type
 
 from ltkit.errors import LtkitError
 from ltkit.profiles import PROFILES, current_profile
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CELL_TIMEOUT = {"ci": 1800, "class": 3600, "paper": None}  # seconds; a paper-profile sweep takes hours
+
+
+class PatientChannel(AsyncZMQSocketChannel):
+    """A kernel channel whose wait for a message is a series of short polls.
+
+    Why: nbclient waits for a cell's execute_reply with one long poll of the shell socket. When the cell
+    writes into an Output widget, nbclient's Output-widget mimic meanwhile *sends* a comm message on that
+    socket, through a blocking shadow of it (jupyter_client's Session.send). A reply that arrives during
+    that send is queued, but the send used up the file-descriptor wake-up the long poll was waiting for:
+    the poll never returns, and the headless run hangs after the cell with the kernel idle (reproduced
+    deterministically by tests/test_course.py). Each new short poll looks at the socket's queue first, so
+    a reply that arrived that way is read within POLL_STEP seconds.
+    """
+
+    POLL_STEP = 0.5  # seconds
+
+    async def get_msg(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = self.POLL_STEP if deadline is None else max(0.0, min(self.POLL_STEP, deadline - time.monotonic()))
+            try:
+                return await super().get_msg(timeout=step)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class PatientKernelClient(AsyncKernelClient):
+    """The kernel client of the course runner: its shell and IOPub channels never miss a message."""
+
+    shell_channel_class = Type(PatientChannel)
+    iopub_channel_class = Type(PatientChannel)
 
 
 def execute_lesson(path, output, timeout=None, parameters=None):
@@ -31,8 +68,12 @@ def execute_lesson(path, output, timeout=None, parameters=None):
     notebook = nbformat.read(path, as_version=4)
     if parameters:
         set_parameters(notebook, parameters)
-    # Local socket files in a folder of this run's own, not TCP ports that two runs could both pick.
-    local_sockets = Config(KernelManager={"transport": "ipc", "ip": str(Path(tempfile.mkdtemp()) / "kernel")})
+    kernel = dict(
+        transport="ipc",  # local socket files in a folder of this run's own, not TCP ports two runs could share
+        ip=str(Path(tempfile.mkdtemp()) / "kernel"),
+        client_class="ltkit.course.PatientKernelClient",
+    )
+    local_sockets = Config(KernelManager=kernel)
     client = NotebookClient(
         notebook,
         timeout=timeout,

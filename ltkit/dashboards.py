@@ -78,6 +78,7 @@ def explorer(controls, show, draw):
         control.observe(update, names="value")
     update()
     ui = widgets.VBox([widgets.HBox(list(controls.values())), status, output])
+    ui.add_class("ltkit-dashboard")  # how the browser test finds it
     return Dashboard(ui=ui, controls=controls, state=state)
 
 

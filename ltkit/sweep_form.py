@@ -92,6 +92,7 @@ def playground(profile=None, device="cpu"):
         ]
     )
     ui = widgets.VBox([form, status, output])
+    ui.add_class("ltkit-playground")  # how the browser test finds it
     return Dashboard(ui=ui, controls={**controls, "run": button}, state=state)
 
 

@@ -1,9 +1,14 @@
-"""The headless course runner: which lessons it runs, and the parameters it gives them."""
+"""The headless course runner: which lessons it runs, the parameters it gives them, and a kernel client
+that does not hang after a cell that writes into an Output widget."""
+
+import asyncio
+import time
 
 import nbformat
 import pytest
+from jupyter_client.manager import AsyncKernelManager
 
-from ltkit.course import NOTEBOOKS, lessons, set_parameters
+from ltkit.course import NOTEBOOKS, execute_lesson, lessons, set_parameters
 from ltkit.errors import LtkitError
 
 
@@ -35,3 +40,47 @@ def test_parameters_are_set_in_a_cell_right_after_the_tagged_one():
     assert (namespace["SEED"], namespace["PROFILE"]) == (100, "ci")
     with pytest.raises(LtkitError, match="no cell tagged 'parameters'"):
         set_parameters(nbformat.v4.new_notebook(), {"SEED": 1})
+
+
+async def reply_after_a_send_during_the_wait(client_class):
+    """The headless-run hang, made to happen: a task waits for a cell's execute_reply on the shell socket;
+    the reply arrives while the event loop is busy; then, before the loop looks at the socket, a comm
+    message is sent on it (as nbclient's Output-widget mimic does for a cell that writes into an Output
+    widget). Returns whether the waiting task got the reply within 10 seconds."""
+    km = AsyncKernelManager(kernel_name="python3", client_class=client_class)
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        msg_id = kc.execute("import time; time.sleep(0.3)")
+        waiting = asyncio.ensure_future(kc.shell_channel.get_msg(timeout=None))
+        await asyncio.sleep(0.1)  # the wait is now registered on the socket
+        time.sleep(1.5)  # the loop is busy (with IOPub messages, say) while the reply arrives
+        kc.shell_channel.send(kc.session.msg("comm_msg", content={"comm_id": "an-output-widget", "data": {}}))
+        try:
+            reply = await asyncio.wait_for(waiting, timeout=10)
+        except asyncio.TimeoutError:
+            return False
+        return reply["parent_header"]["msg_id"] == msg_id
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
+
+
+def test_a_reply_that_arrives_during_a_send_is_lost_to_a_long_wait_but_not_to_the_course_runner():
+    plain = "jupyter_client.asynchronous.AsyncKernelClient"
+    assert asyncio.run(reply_after_a_send_during_the_wait(plain)) is False  # the race is real
+    assert asyncio.run(reply_after_a_send_during_the_wait("ltkit.course.PatientKernelClient")) is True
+
+
+def test_the_course_runner_uses_the_patient_client_and_runs_a_lesson_with_an_output_widget(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    widget_cell = "import ipywidgets as w\nout = w.Output()\ndisplay(out)\nwith out:\n    print('captured')"
+    notebook.cells = [nbformat.v4.new_code_cell(widget_cell) for _ in range(3)] + [nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(notebook, path)
+    seconds = execute_lesson(path, tmp_path / "build")
+    executed = nbformat.read(tmp_path / "build" / "notebooks" / "lesson.ipynb", as_version=4)
+    assert [cell.execution_count for cell in executed.cells] == [1, 2, 3, 4] and seconds < 60

@@ -176,7 +176,7 @@ def test_bad_settings_are_explained():
 
 
 def test_the_training_counter_patches_every_experiment_module_that_trains():
-    from conftest import TRAINING_MODULES
+    from tests.conftest import TRAINING_MODULES
 
     for info in pkgutil.iter_modules(ltkit.__path__):
         module = importlib.import_module(f"ltkit.{info.name}")

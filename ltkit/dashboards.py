@@ -156,7 +156,7 @@ def sparsity_explorer(model, data, weights_remaining=WEIGHTS_REMAINING):
         left.plot([100 * state["keep"]], [100 * state["test_acc"]], "o", ms=12, mfc="none", color="red")
         plots.sparsity_axis(left, [weights_remaining[0], weights_remaining[-1]])
         mask = measured[(state["keep"], state["scope"])][1]
-        plots.mask_picture(mask, data, ax=right, title="first layer: connections kept per pixel")
+        plots.mask_picture(mask, data, ax=right, title="the pruned network")
         return figure
 
     return explorer(controls, show, draw)
@@ -199,18 +199,16 @@ def imp_explorer(results, measure="final_test_acc"):
     def draw(state):
         sweeps = chosen({name: control.value for name, control in controls.items()})
         record = sweeps[0].rounds[state["round"]]
-        figure = plt.figure(figsize=(plots.WIDTH, 7), layout="constrained")
-        top_left, top_right, bottom = (
-            figure.add_subplot(2, 2, 1),
-            figure.add_subplot(2, 2, 2),
-            figure.add_subplot(2, 1, 2),
+        figure, axes = plt.subplot_mosaic(
+            [["curves", "accuracy"], ["mask", "mask"]], figsize=(plots.WIDTH, 7.5), layout="constrained"
         )
+        top_left, top_right, bottom = axes["curves"], axes["accuracy"], axes["mask"]
         plots.arm_learning_curves(record, ax=top_left)
         top_left.set_title(f"seed {sweeps[0].config.seed}, round {record.round}")
         label = "final test accuracy (%)" if measure == "final_test_acc" else "test accuracy (%) at early stop"
         plots.against_sparsity(across_seeds(sweeps, measure), ylabel=label, ax=top_right)
         top_right.axvline(100 * record.weights_remaining, color="red", lw=1)
-        plots.mask_picture(record.mask, sweeps[0].data, ax=bottom, title="the ticket's first layer")
+        plots.mask_picture(record.mask, sweeps[0].data, ax=bottom, title="the ticket's mask")
         return figure
 
     return explorer(controls, show, draw)

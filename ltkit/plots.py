@@ -141,7 +141,7 @@ def examples(data, per_class=3, class_names=None):
         fig.supylabel("value (standardised)")
         return fig
     fig, axes = plt.subplots(
-        per_class, data.num_classes, figsize=(data.num_classes * 1.1, per_class * 1.2), layout="constrained"
+        per_class, data.num_classes, figsize=(WIDTH, WIDTH / data.num_classes * per_class * 1.1), layout="constrained"
     )
     for c in classes:
         for line, x in enumerate(data.x_train[data.y_train == c][:per_class].cpu()):
@@ -218,13 +218,13 @@ def input_image_shape(data):
 
 def mask_picture(mask, data, ax=None, title=""):
     """A mask as a picture: connections kept per input pixel for a fully connected network on one-channel
-    images, else the fraction kept per layer."""
+    images, else the fraction kept per layer; `title` says whose mask it is."""
     first = next(iter(mask))
     image_shape = input_image_shape(data)
     if image_shape and mask[first].dim() == 2 and mask[first].shape[1] == math.prod(image_shape):
-        return input_connections(mask[first], image_shape, ax=ax, title=title)
+        return input_connections(mask[first], image_shape, ax=ax, title=f"{title}: connections kept per pixel")
     ax = layer_fractions(mask, ax)
-    ax.set_title(title)
+    ax.set_title(f"{title}: weights kept per layer")
     return ax
 
 

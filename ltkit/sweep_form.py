@@ -15,6 +15,7 @@ from ltkit.data import DATASETS, load_dataset
 from ltkit.errors import LtkitError
 from ltkit.imp import ARMS, imp_config, run_imp, sweep_cache
 from ltkit.models import MODELS
+from ltkit.profiles import LESSON_SEED
 
 
 def playground(profile=None, device="cpu"):
@@ -35,7 +36,7 @@ def playground(profile=None, device="cpu"):
         scope=widgets.ToggleButtons(options=["layerwise", "global"], value="layerwise", description="ranking", **style),
         rounds=widgets.IntSlider(value=rounds, min=1, max=max(20, rounds), description="rounds", **style),
         rewind_iter=widgets.BoundedIntText(value=0, min=0, max=10**6, description="rewind to k", **style),
-        seed=widgets.BoundedIntText(value=0, min=0, max=10**6, description="seed", **style),
+        seed=widgets.BoundedIntText(value=LESSON_SEED, min=0, max=10**6, description="seed", **style),
         controls=widgets.Checkbox(value=True, description="also train both controls", **style),
     )
     button = widgets.Button(description="Run IMP", button_style="primary")

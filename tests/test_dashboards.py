@@ -25,6 +25,7 @@ from ltkit.imp import ARMS, IMPConfig, imp_config, run_imp
 from ltkit.instability import InstabilityConfig, run_instability
 from ltkit.masks import layer_kinds
 from ltkit.models import build_model
+from ltkit.profiles import LESSON_SEED
 from ltkit.sweep_form import playground, steps_done
 from ltkit.training import TrainConfig, evaluate, train
 
@@ -197,7 +198,9 @@ def test_the_playground_trains_in_the_background_and_explains_bad_settings(data_
     dashboard.state["job"].join()
     assert dashboard.state["error"] is None
     result = dashboard.state["result"]
-    same = run_imp(imp_config("mnist1d", "mlp", "ci", epochs=1, rounds=2, rates=0.5), data=load_dataset("mnist1d"))
+    assert result.config.seed == LESSON_SEED  # the form starts on the lessons' seed, not a calibration one
+    config = imp_config("mnist1d", "mlp", "ci", epochs=1, rounds=2, rates=0.5, seed=LESSON_SEED)
+    same = run_imp(config, data=load_dataset("mnist1d"))
     assert result.to_json() == same.to_json() and len(result.rounds) == 3
     assert steps_done(result.config, load_dataset("mnist1d")) == (7, 7)
     shown = dashboard.state["explorer"].state

@@ -33,11 +33,17 @@ def parsed(code):
     return ast.parse(TransformerManager().transform_cell(code))
 
 
+def is_check_heading(markdown):
+    """The "## Check: what this lesson claims" heading (not "## Check your understanding", the questions)."""
+    text = markdown.lstrip()
+    return text.startswith("## Check") and not text.startswith("## Check your understanding")
+
+
 def check_cell(path):
     """The code cell that follows the "## Check" heading."""
     after = False
     for cell in cells(path):
-        if cell["cell_type"] == "markdown" and source(cell).lstrip().startswith("## Check"):
+        if cell["cell_type"] == "markdown" and is_check_heading(source(cell)):
             after = True
         elif after and cell["cell_type"] == "code":
             return cell
@@ -128,6 +134,63 @@ def test_the_code_of_each_lesson_and_its_solutions_names_only_what_ltkit_has(pat
                 assert hasattr(found, name), f"{path.name}: {module} has no {name}"
                 if module == "ltkit":
                     assert name in ltkit.__all__ or name == "__version__", f"{path.name}: ltkit.{name} is not exported"
+
+
+def section(path, heading):
+    """The lesson's markdown from the line `heading` up to the next heading of its level or above (headings
+    inside fenced code are code, not headings); empty when there is no such heading."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines, inside, fenced = [], False, False
+    for line in "\n".join(source(cell) for cell in cells(path, "markdown")).splitlines():
+        fenced = fenced != line.startswith("```")
+        marks = len(line) - len(line.lstrip("#"))
+        if not fenced and 0 < marks <= level and line[marks : marks + 1] == " ":
+            if inside:
+                break
+            inside = line.startswith(heading)
+        if inside:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.stem.startswith("00")], ids=lambda p: p.stem)
+def test_each_lesson_asks_three_to_five_questions_with_hidden_answers(path):
+    questions = section(path, "## Check your understanding")
+    assert questions, f"{path.name}: a '## Check your understanding' section"
+    answers = questions.count("<details><summary>Answer</summary>")
+    assert 3 <= answers <= 5 and answers == questions.count("</details>"), f"{path.name}: 3-5 hidden answers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_lesson_ends_with_linked_references(path):
+    references = section(path, "## References")
+    assert re.search(r"\]\(https://(arxiv\.org/abs|proceedings\.mlr\.press)/", references), f"{path.name}: references"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_has_a_solution(path):
+    exercises = section(path, "## Exercises")
+    numbers = re.findall(r"^(\d+)\. ", exercises.split("<details>")[0], re.M)
+    assert numbers, f"{path.name}: an '## Exercises' section with numbered exercises"
+    for number in numbers:
+        assert f"<details><summary>Solution to {number}</summary>" in exercises, f"{path.name}: solve exercise {number}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_dashboard_follows_a_question_and_figures_fit_the_page(path):
+    notebook = cells(path)
+    for previous, cell in zip([None, *notebook], notebook):
+        if cell["cell_type"] != "code":
+            continue
+        text = source(cell)
+        in_check = previous is not None and source(previous).lstrip().startswith("## Check:")
+        if re.search(r"^\w+ = ltkit\.dashboards\.\w+\(", text, re.M) and not in_check:  # probes in checks
+            asked = previous is not None and previous["cell_type"] == "markdown"
+            assert asked and "*Predict, then slide:*" in source(previous), (
+                f"{path.name}: a '*Predict, then slide:*' question in the markdown right before {text.splitlines()[0]}"
+            )
+        for width in re.findall(r"figsize=\((\d+(?:\.\d+)?)", text):
+            assert float(width) <= 10, f"{path.name}: a figure {width} inches wide (at most 10; ltkit.plots.row)"
 
 
 def test_comments_strings_and_constants_are_not_checks():

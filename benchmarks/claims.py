@@ -1,9 +1,11 @@
 """Replay every claim the lessons assert, on seeds of your choice, and count on how many each one held.
 
-    python benchmarks/claims.py --profile ci --seeds 100,103,106 [--lessons 03,05] [--json FILE]
+    python benchmarks/claims.py --profile ci --seeds 200,205,210 [--lessons 03,05] [--json FILE]
 
 Each seed S runs every lesson (headless, as `make run` does) with SEED = S; a lesson that averages over n
-seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count), so give seeds at least n apart. The lessons'
+seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count, and 5 for the dense baseline of "matching"),
+so give seeds at least that far apart. Seeds run one after another, each through every lesson, so that an
+interrupted benchmark has checked every claim on the seeds it finished. The lessons'
 `claim(...)` calls are recorded instead of raised. The result, per claim: on how many runs it held. Seeds
 the recipes were calibrated on (ltkit.profiles.CALIBRATION_SEEDS) are refused: a claim checked on the
 seeds it was tuned on says nothing. Finished (lesson, seed) runs are kept under --output and not rerun.
@@ -16,7 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ltkit.course import execute_lesson, lessons
+from ltkit.course import CELL_TIMEOUT, execute_lesson, lessons
 from ltkit.profiles import CALIBRATION_SEEDS, PROFILES, sizes
 
 
@@ -24,15 +26,23 @@ def seed_list(text):
     return [int(seed) for seed in text.split(",")]
 
 
+def seeds_per_lesson(profile):
+    """How many consecutive seeds one lesson uses from its SEED: the IMP sweeps' count, or the five dense
+    networks that define matching (ltkit.matching), whichever is more."""
+    return max(sizes(profile, "imp")["seeds"], 5)
+
+
 def check_seeds(seeds, profile, calibrating=False):
-    """Each seed's block S..S+n-1 must miss the calibration seeds (unless calibrating) and every other block."""
-    n = sizes(profile, "imp")["seeds"]
+    """Each seed's block S..S+n-1 must miss the calibration seeds (unless calibrating) and every other block.
+    Returns the problem in words, or None."""
+    n = seeds_per_lesson(profile)
     used = [s + i for s in seeds for i in range(n)]
     calibration = sorted(set(used) & set(CALIBRATION_SEEDS))
     if calibration and not calibrating:
-        sys.exit(f"claims: seeds {calibration} were used to calibrate the recipes; use seeds from 100 on")
+        return f"seeds {calibration} were used to calibrate the recipes; use seeds from 100 on"
     if len(set(used)) < len(used):
-        sys.exit(f"claims: in the {profile} profile a lesson uses {n} seeds from each SEED; space the seeds {n} apart")
+        return f"in the {profile} profile a lesson uses {n} seeds from each SEED; space the seeds {n} apart"
+    return None
 
 
 def replay(path, seed, profile, output):
@@ -43,7 +53,7 @@ def replay(path, seed, profile, output):
         record.unlink(missing_ok=True)
         os.environ.update(LTKIT_CLAIMS=str(record), LTKIT_PROFILE=profile, TQDM_DISABLE="1")
         try:
-            execute_lesson(path, output / f"seed{seed}", parameters={"SEED": seed})
+            execute_lesson(path, output / f"seed{seed}", timeout=CELL_TIMEOUT[profile], parameters={"SEED": seed})
         except Exception as error:  # a lesson that stops is a claim that failed: "it runs"
             with open(record, "a") as f:
                 detail = f"{type(error).__name__}: {str(error)[-300:]}"
@@ -57,7 +67,7 @@ def replay(path, seed, profile, output):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILES, required=True)
-    parser.add_argument("--seeds", type=seed_list, required=True, help="comma-separated, e.g. 100,103,106")
+    parser.add_argument("--seeds", type=seed_list, required=True, help="comma-separated, e.g. 200,205,210")
     parser.add_argument("--lessons", type=lambda text: text.split(","), default=(), help="e.g. 03,05 (default: all)")
     parser.add_argument("--output", type=Path, default=Path("build/claims"))
     parser.add_argument("--json", type=Path, metavar="FILE")
@@ -65,13 +75,15 @@ def main():
         "--calibration", action="store_true", help="allow seeds 0-9, to tune a recipe (its rates are no evidence)"
     )
     args = parser.parse_args()
-    check_seeds(args.seeds, args.profile, args.calibration)
+    problem = check_seeds(args.seeds, args.profile, args.calibration)
+    if problem:
+        sys.exit(f"claims: {problem}")
     paths = [p for p in lessons() if not args.lessons or p.name[:2] in args.lessons]
     output = (args.output / args.profile).resolve()  # the lessons' kernels run in notebooks/
     output.mkdir(parents=True, exist_ok=True)
     counts = defaultdict(lambda: [0, 0, True])
-    for path in paths:
-        for seed in args.seeds:
+    for seed in args.seeds:
+        for path in paths:
             for record in replay(path, seed, args.profile, output):
                 tally = counts[(path.stem[:2], record["name"])]
                 tally[0] += record["passed"]

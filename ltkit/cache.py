@@ -5,6 +5,7 @@ archive, and students import it: every lesson and dashboard then loads instead o
 adds runs and never overwrites one that is already there; the archive may hold only run files.
 """
 
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def runs_folder(root=None):
 def export_runs(archive, root=None):
     """Write every cached run to `archive` (a .tar.gz); returns how many files it holds."""
     folder = runs_folder(root)
-    files = sorted(path for path in folder.rglob("*") if path.is_file() and not path.name.startswith("."))
+    hidden = lambda path: any(part.startswith(".") for part in path.relative_to(folder).parts)  # half-written
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and not hidden(path))
     if not files:
         raise LtkitError(f"there are no cached runs in {folder} to export; run the lessons (make run) first")
     archive = Path(archive)
@@ -31,39 +33,49 @@ def export_runs(archive, root=None):
 
 
 def import_runs(archive, root=None):
-    """Add the runs in `archive` to the cache; returns (files added, files already there)."""
+    """Add the runs in `archive` to the cache; returns (runs added, runs already here).
+
+    A run is imported whole or not at all: a run folder that already exists here is left as it is, even
+    if the archive holds more of its steps, because steps from two machines' runs must not mix (an IMP
+    round prunes the previous round's ticket: a later round from elsewhere would not fit an earlier one
+    from here)."""
     archive = Path(archive)
     if not archive.is_file():
         raise LtkitError(f"{archive} does not exist; give the file that `ltkit cache export` wrote")
-    try:
-        tar = tarfile.open(archive, "r:*")
-    except tarfile.TarError:
-        raise LtkitError(f"{archive} is not a tar file; make a run archive with `ltkit cache export`") from None
-    added = present = 0
     folder = runs_folder(root)
-    with tar:
-        for member in tar.getmembers():
-            target = checked_member(member, archive, folder)
-            if target is None:
-                continue
-            if target.exists():
-                present += 1
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.import")
-            tmp.write_bytes(tar.extractfile(member).read())
-            tmp.replace(target)  # a half-imported file never looks like a finished run
-            added += 1
+    added = present = 0
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for name, members in runs_in(tar, archive).items():
+                if (folder / name).exists():
+                    present += 1
+                    continue
+                unpack_run(tar, members, folder, name)
+                added += 1
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise LtkitError(f"{archive} is not a complete run archive ({error}); export it again") from None
     return added, present
 
 
-def checked_member(member, archive, folder):
-    """Where an archive member goes under `folder`, or None for a directory; anything that is not a plain
-    file under runs/ is refused."""
-    if member.isdir():
-        return None
-    parts = Path(member.name).parts
-    inside = len(parts) >= 2 and parts[0] == "runs" and ".." not in parts and not Path(member.name).is_absolute()
-    if not (member.isfile() and inside):
-        raise LtkitError(f"{archive} holds {member.name!r}, which is not a run file; import only run archives")
-    return folder.joinpath(*parts[1:])
+def runs_in(tar, archive):
+    """{run folder name: its file members}; anything that is not a file under runs/<folder>/ is refused."""
+    runs = {}
+    for member in tar.getmembers():
+        if member.isdir():
+            continue
+        parts = Path(member.name).parts
+        inside = len(parts) == 3 and parts[0] == "runs" and ".." not in parts and not Path(member.name).is_absolute()
+        if not (member.isfile() and inside):
+            raise LtkitError(f"{archive} holds {member.name!r}, which is not a run file; import only run archives")
+        runs.setdefault(parts[1], []).append(member)
+    return runs
+
+
+def unpack_run(tar, members, folder, name):
+    """Write one run's files into a hidden folder, then rename it: a half-imported run is never seen."""
+    partial = folder / f".{name}.import"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for member in members:
+        (partial / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+    partial.rename(folder / name)

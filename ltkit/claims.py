@@ -15,7 +15,7 @@ import os
 def claim(condition, name, detail=""):
     """Assert `condition`, the claim called `name` (a sentence a student can read); `detail` says what was
     measured. Recorded instead of raised when $LTKIT_CLAIMS is set."""
-    passed = record(condition, name, detail, asserted=True)
+    passed = write_down(condition, name, detail, asserted=True)
     if not passed and not os.environ.get("LTKIT_CLAIMS"):
         raise AssertionError(f"{name} ({detail})" if detail else name)
     return passed
@@ -24,10 +24,10 @@ def claim(condition, name, detail=""):
 def observe(condition, name, detail=""):
     """A statement a lesson reports but does not assert, because it held on fewer than 90% of the seeds it
     was checked on: never raised, only recorded (under $LTKIT_CLAIMS) so that its rate can be reported."""
-    return record(condition, name, detail, asserted=False)
+    return write_down(condition, name, detail, asserted=False)
 
 
-def record(condition, name, detail, asserted):
+def write_down(condition, name, detail, asserted):
     passed = bool(condition)
     record_to = os.environ.get("LTKIT_CLAIMS")
     if record_to:

@@ -186,7 +186,7 @@ def command_cache(args):
         print(f"wrote {count} cached files to {args.file}; on another machine: ltkit cache import {args.file.name}")
         return dict(exported=count)
     added, present = import_runs(args.file)
-    print(f"added {added} cached files ({present} were already here)")
+    print(f"added {added} cached runs ({present} were already here and were left as they are)")
     return dict(added=added, already_here=present)
 
 
@@ -210,13 +210,14 @@ def command_imp(args):
 def format_imp_table(result):
     lines = [
         f"IMP: {result.config.model} on {result.config.dataset}, rewind to iteration {result.config.rewind_iter}; "
-        f"test accuracy at the early-stop iteration (iteration in brackets)",
-        f"{'round':>5}  {'weights':>8}  " + "  ".join(f"{arm:>17}" for arm in ARMS),
+        f"test accuracy at the end of training, then (at the early-stop iteration @ that iteration)",
+        f"{'round':>5}  {'weights':>8}  " + "  ".join(f"{arm:>26}" for arm in ARMS),
     ]
     for row in result.rounds:
         results = [row.results.get(arm) for arm in ARMS]
-        cells = [f"{100 * r.test_acc:6.1f}% ({r.early_stop_iter:>6})" if r else "-" for r in results]
-        lines.append(f"{row.round:>5}  {100 * row.weights_remaining:7.1f}%  " + "  ".join(f"{c:>17}" for c in cells))
+        cell = lambda r: f"{100 * r.final_test_acc:5.1f}% ({100 * r.test_acc:5.1f}% @{r.early_stop_iter:>6})"
+        cells = [cell(r) if r else "-" for r in results]
+        lines.append(f"{row.round:>5}  {100 * row.weights_remaining:7.1f}%  " + "  ".join(f"{c:>26}" for c in cells))
     return "\n".join(lines)
 
 

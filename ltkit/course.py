@@ -62,36 +62,43 @@ def execute_lesson(path, output, timeout=None, parameters=None):
     `parameters` ({"SEED": 100}, say) replace the values of the lesson's first cell."""
     import nbformat
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     notebook = nbformat.read(path, as_version=4)
     if parameters:
         set_parameters(notebook, parameters)
-    kernel = dict(
-        transport="ipc",  # local socket files in a folder of this run's own, not TCP ports two runs could share
-        ip=str(Path(tempfile.mkdtemp()) / "kernel"),
-        client_class="ltkit.course.PatientKernelClient",
-    )
-    local_sockets = Config(KernelManager=kernel)
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        config=local_sockets,
-        shutdown_kernel="immediate",  # the lesson is done; a graceful shutdown only logs an interrupt
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    started = time.perf_counter()
-    try:
-        client.execute()
-    finally:
-        (output / "notebooks").mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, output / "notebooks" / path.name)
-        html, _ = HTMLExporter().from_notebook_node(notebook)
-        (output / "html").mkdir(parents=True, exist_ok=True)
-        (output / "html" / path.with_suffix(".html").name).write_text(html)
+    with tempfile.TemporaryDirectory(prefix="ltkit-kernel-") as sockets:
+        kernel = dict(
+            transport="ipc",  # local socket files in a folder of this run's own, not TCP ports two runs could share
+            ip=str(Path(sockets) / "kernel"),
+            client_class="ltkit.course.PatientKernelClient",
+        )
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            config=Config(KernelManager=kernel),
+            shutdown_kernel="immediate",  # the lesson is done; a graceful shutdown only logs an interrupt
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        started = time.perf_counter()
+        try:
+            client.execute()
+        finally:
+            save_executed(notebook, path, output)
     return time.perf_counter() - started
+
+
+def save_executed(notebook, path, output):
+    """The lesson as it ran, under output/notebooks, and as HTML under output/html."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    (output / "notebooks").mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, output / "notebooks" / path.name)
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    (output / "html").mkdir(parents=True, exist_ok=True)
+    (output / "html" / path.with_suffix(".html").name).write_text(html)
 
 
 def set_parameters(notebook, parameters):

@@ -15,7 +15,7 @@ from torch.func import functional_call
 
 from ltkit.config import Settings, check_network
 from ltkit.data import data_for
-from ltkit.dense import dense_weights, independent_seeds, new_model
+from ltkit.dense import independent_networks, new_model
 from ltkit.errors import LtkitError
 from ltkit.paths import PathResult, evaluate_line, evaluate_path, interpolate, lerp, path_points, recompute_batchnorm
 from ltkit.profiles import sizes, training_recipe, with_overrides
@@ -119,7 +119,7 @@ def train_curve(curve, model, data, config, weight_decay=0.0, seed=0, progress=T
     running statistics, which evaluation recomputes anyway).
     """
     optimizer = make_optimizer(curve, replace(config, weight_decay=0.0))  # the penalty is on w(t), not theta
-    t_generator = torch.Generator().manual_seed(seed)
+    t_generator = torch.Generator().manual_seed(seed + 1)  # not the batches' stream (seeded with `seed`)
     batches = training_batches(data, config, seed)
     model.train()
     losses = []
@@ -163,19 +163,13 @@ def run_curve(config, kind="bezier", data=None, device="cpu", cache=True, progre
     The curve trains for as many iterations, with the same optimizer and schedule, as one network."""
     check_curve(kind)
     data = data_for(config, data, device)
-    key = {**config.cache_key(), "split": data.split_id, "kind": kind}
+    key = {**config.cache_key(), "split": data.split_id, "curve": kind}
     run = Run("curve", key, records=(CurveResult, PathResult), enabled=cache)
     return run.cached("result", lambda: fit_curve(config, kind, data, cache, progress), device=data.device)
 
 
-def curve_ends(config, data, cache=True, progress=True):
-    """The two independently trained networks a curve joins: their seeds and final weights."""
-    seeds = independent_seeds(config.seed)
-    return seeds, [dense_weights(config, data, seed, cache=cache, progress=progress) for seed in seeds]
-
-
 def fit_curve(config, kind, data, cache, progress):
-    seeds, (start, end) = curve_ends(config, data, cache, progress)
+    seeds, (start, end) = independent_networks(config, data, cache, progress)
     model = new_model(config, data)
     curve = Curve(model, start, end, kind)
     losses = train_curve(curve, model, data, config.train, config.weight_decay, config.seed, progress)
@@ -245,12 +239,12 @@ def evaluate_plane(model, start, end, bend, data, resolution=21, margin=0.25, tr
 def run_plane(config, kind="bezier", data=None, device="cpu", cache=True, progress=True):
     """The test-error surface on the plane through `run_curve`'s two networks and its bend; cached."""
     data = data_for(config, data, device)
-    key = {**config.to_dict(), "split": data.split_id, "kind": kind}  # every field, plane_resolution too
+    key = {**config.to_dict(), "split": data.split_id, "curve": kind}  # every field, plane_resolution too
     run = Run("plane", key, records=(PlaneResult,), enabled=cache)
 
     def compute():
         curve = run_curve(config, kind, data=data, cache=cache, progress=progress)
-        _, (start, end) = curve_ends(config, data, cache, progress)
+        _, (start, end) = independent_networks(config, data, cache, progress)
         model = new_model(config, data)
         resolution, examples = config.plane_resolution, config.train_examples
         return evaluate_plane(

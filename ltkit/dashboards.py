@@ -11,9 +11,9 @@ import statistics
 from dataclasses import dataclass
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 from IPython.core.formatters import format_display_data
 from IPython.display import display
+from matplotlib.figure import Figure
 
 from ltkit import plots
 from ltkit.imp import ARMS
@@ -41,9 +41,7 @@ def redraw(output, draw):
     no flicker, no dependence on which cell or callback is running (so it works from a background
     thread too), and nothing for a headless runner to route.
     """
-    figure = draw()
-    show_in(output, figure)
-    plt.close(figure)
+    show_in(output, draw())  # a detached Figure (plots.row): nothing for pyplot to close
 
 
 def show_in(output, obj):
@@ -116,7 +114,7 @@ def training_explorer(result, title=""):
         )
 
     def draw(state):
-        figure, axes = plots.row(2, 3.6)
+        figure, axes = plots.row(2, 3.6, detached=True)
         plots.learning_curves(history[: controls["until"].value + 1], title=title, axes=axes)
         for ax in axes:
             ax.set_xlim(0, history[-1]["iteration"])
@@ -146,7 +144,7 @@ def sparsity_explorer(model, data, weights_remaining=WEIGHTS_REMAINING):
         return dict(keep=key[0], scope=key[1], test_acc=accuracy, status=status)
 
     def draw(state):
-        figure, (left, right) = plots.row(2, 3.8)
+        figure, (left, right) = plots.row(2, 3.8, detached=True)
         lines = {}
         for (fraction, scope), (accuracy, _) in sorted(measured.items(), reverse=True):
             line = lines.setdefault(scope, dict(weights_remaining=[], mean=[]))
@@ -199,9 +197,8 @@ def imp_explorer(results, measure="final_test_acc"):
     def draw(state):
         sweeps = chosen({name: control.value for name, control in controls.items()})
         record = sweeps[0].rounds[state["round"]]
-        figure, axes = plt.subplot_mosaic(
-            [["curves", "accuracy"], ["mask", "mask"]], figsize=(plots.WIDTH, 7.5), layout="constrained"
-        )
+        figure = Figure(figsize=(plots.WIDTH, 7.5), layout="constrained")
+        axes = figure.subplot_mosaic([["curves", "accuracy"], ["mask", "mask"]])
         top_left, top_right, bottom = axes["curves"], axes["accuracy"], axes["mask"]
         plots.arm_learning_curves(record, ax=top_left)
         top_left.set_title(f"seed {sweeps[0].config.seed}, round {record.round}")
@@ -238,7 +235,7 @@ def controls_explorer(results, measure="final_test_acc"):
 
     def draw(state):
         r = state["round"]
-        figure, (left, right) = plots.row(2, 3.8)
+        figure, (left, right) = plots.row(2, 3.8, detached=True)
         arms = list(summary)
         left.bar(
             range(len(arms)),
@@ -284,7 +281,7 @@ def stability_explorer(*row_lists, title=""):
 
     def draw(state):
         row = rows[state["index"]]
-        figure, (left, right) = plots.row(2, 4)
+        figure, (left, right) = plots.row(2, 4, detached=True)
         lines = {plots.INSTABILITY_LABELS[arm]: row[arm].lines[0] for arm in plots.INSTABILITY_LABELS if arm in row}
         plots.along_path(
             lines, ax=left, xlabel="alpha between two copies", title=f"copies split at iteration {row['k']}"
@@ -312,7 +309,7 @@ def curve_explorer(result, plane):
 
     def draw(state):
         t = state["t"]
-        figure, (left, right) = plots.row(2, 4.2)
+        figure, (left, right) = plots.row(2, 4.2, detached=True)
         plots.plane_picture(plane, result.kind, ax=left)
         left.plot(*plots.point_in_plane(plane, t), "o", ms=10, mfc="none", mec="red", mew=2)
         left.plot(*plots.point_in_plane(plane, t, result.kind), "o", ms=10, color="red")
@@ -337,7 +334,7 @@ def fge_explorer(result):
         return dict(n=n, ensemble_acc=accuracy, best_member_acc=best, status=status)
 
     def draw(state):
-        figure, ax = plots.row(1, 4.2)
+        figure, ax = plots.row(1, 4.2, detached=True)
         plots.fge_comparison(result, ax=ax)
         ax.plot(
             range(1, count + 1),

@@ -8,6 +8,7 @@ own step. Inputs are standardised with the training split's mean and standard de
 import gzip
 import os
 import pickle
+import tempfile
 from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -322,11 +323,22 @@ def where_is(name, root):
 
 def atomic_torch_save(obj, path):
     """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write(path, write):
+    """write(temporary path), then rename it to `path`. The temporary name is unique, so two kernels or
+    threads saving the same result at once cannot trip over each other's file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 # --- batches -------------------------------------------------------------------------------------

@@ -79,7 +79,14 @@ def train_dense(data, model, profile=None, seed=0, progress=True):
     return network, dense.result
 
 
-def independent_seeds(seed):
-    """The seeds of the two independently initialised networks of experiment seed `seed` (no two
-    experiment seeds share one)."""
-    return 2 * seed, 2 * seed + 1
+def two_initialisations(seed):
+    """The seeds of the two independently initialised networks of experiment seed `seed`: from 20,000 on,
+    so that neither is an experiment seed's own dense network, and no two experiment seeds share one."""
+    return 20_000 + 2 * seed, 20_001 + 2 * seed
+
+
+def independent_networks(config, data, cache=True, progress=True):
+    """Two networks trained by `config`'s recipe from different initialisations (two_initialisations of
+    config.seed): their seeds, and their final weights."""
+    seeds = two_initialisations(config.seed)
+    return seeds, [dense_weights(config, data, seed, cache=cache, progress=progress) for seed in seeds]

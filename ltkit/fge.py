@@ -4,7 +4,8 @@ From one trained network, a cyclic learning rate moves the weights along a low-e
 weights at each learning-rate minimum (the snapshots) make an ensemble at almost no extra cost. Part of
 what the ensemble gains over the network it started from is only the low learning rate at the snapshots,
 so FGE is compared, at the same training budget B (iterations in all), with:
-  - single: one network trained for all B iterations by the recipe (no annealing);
+  - single: one network trained for all B iterations by the recipe (its schedule stretched to B: a
+    constant learning rate for the Adam recipes, the step drops of the SGD ones moved along);
   - annealed single: FGE's start network trained on for FGE's extra iterations with a learning rate
     falling linearly from FGE's high to its low rate, one network, no ensemble;
   - the best snapshot alone (the highest test accuracy of any one snapshot: selected on the test set, so

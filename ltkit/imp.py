@@ -116,6 +116,8 @@ class IMPResult:
         """An arm of the round nearest `weights_remaining` as a network, pruned weights at zero: as it
         starts training (the ticket: W_k under IMP's mask), or trained."""
         record = self.nearest_round(weights_remaining)
+        if arm not in ARMS:
+            raise LtkitError(f"unknown arm {arm!r}; the arms are: {', '.join(ARMS)}")
         if arm not in record.results:
             trained_arms = ", ".join(record.results)
             raise LtkitError(f"this sweep has no {arm!r} arm (it trained: {trained_arms}); use controls=True")
@@ -130,17 +132,19 @@ class IMPResult:
 
     def ticket(self, weights_remaining):
         """The winning ticket nearest `weights_remaining`, ready to train: the rewound weights W_k with
-        IMP's mask applied."""
+        IMP's mask applied (at round 0, the dense network as it started: W_0)."""
         return self.network(weights_remaining)
 
     def table(self):
-        """One row per round: weights remaining and each arm's test accuracy and early-stop iteration."""
+        """One row per round: weights remaining, and for each arm its final test accuracy (the measure of
+        matching), its test accuracy at the early-stop iteration, and that iteration."""
         rows = []
         for r in self.rounds:
             row = dict(round=r.round, weights_remaining=r.weights_remaining)
             for arm in ARMS:
                 result = r.results.get(arm)
-                row[f"{arm}_test_acc"] = result and result.test_acc
+                row[f"{arm}_final_test_acc"] = result and result.final_test_acc
+                row[f"{arm}_early_stop_test_acc"] = result and result.test_acc
                 row[f"{arm}_early_stop_iter"] = result and result.early_stop_iter
             rows.append(row)
         return rows
@@ -220,8 +224,11 @@ def pruning_round(config, data, r, rewind_state, previous, run, progress):
 def arm_start(config, data, r, arm, rewind_state, mask):
     """Where an arm of round r starts: (weights to load, mask to train with). The ticket: W_k under IMP's
     mask; random re-initialisation: fresh random weights under IMP's mask; random pruning: W_k under a
-    random mask keeping as many weights in every layer. At round 0 every arm is the dense network."""
-    if r == 0 or arm == "ticket":
+    random mask keeping as many weights in every layer. At round 0 every arm is the dense network, which
+    starts from W_0."""
+    if r == 0:
+        return new_model(config, data).state_dict(), mask
+    if arm == "ticket":
         return rewind_state, mask
     if arm == "reinit":
         return new_model(config, data, seed=config.seed + 1000 * r + 1).state_dict(), mask

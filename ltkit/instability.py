@@ -18,7 +18,7 @@ from functools import partial
 
 from ltkit.config import Settings, check_network
 from ltkit.data import data_for
-from ltkit.dense import dense_weights, independent_seeds, new_model, rewind_weights
+from ltkit.dense import independent_networks, new_model, rewind_weights
 from ltkit.errors import LtkitError
 from ltkit.imp import IMPConfig, arm_start, run_imp
 from ltkit.masks import as_rates, check_pruning, layer_kinds
@@ -27,7 +27,7 @@ from ltkit.profiles import pruning, sizes, training_recipe, with_overrides
 from ltkit.runs import Run
 from ltkit.training import TrainConfig, train
 
-ARMS = ("dense", "ticket", "random_mask", "reinit")
+MEASURED = ("dense", "ticket", "random_mask", "reinit")  # the networks whose copies can be compared
 STABLE_BELOW = 0.02  # a barrier under 2 points of test error: stable (Frankle et al.'s convention)
 
 
@@ -120,10 +120,10 @@ def run_instability(
     for k in rewind_iters:
         if not 0 <= k < config.train.iterations:
             raise LtkitError(f"rewind iteration {k} must be in 0..{config.train.iterations - 1}, the run's length")
-    arms = arms or (ARMS if weights_remaining is not None else ("dense",))
-    unknown = set(arms) - set(ARMS)
+    arms = arms or (MEASURED if weights_remaining is not None else ("dense",))
+    unknown = set(arms) - set(MEASURED)
     if unknown or (weights_remaining is None and set(arms) != {"dense"}):
-        raise LtkitError(f"arms must be among {', '.join(ARMS)}; every arm but dense needs weights_remaining")
+        raise LtkitError(f"arms must be among {', '.join(MEASURED)}; every arm but dense needs weights_remaining")
     data = data_for(config, data, device)
     return [
         dict(k=k, **{arm: arm_instability(config, data, k, arm, weights_remaining, cache, progress) for arm in arms})
@@ -179,7 +179,8 @@ def train_copies(config, data, k, start, pair, progress):
 
 def ticket_sweep(config, data, k, weights_remaining, cache=True, progress=True):
     """The IMP sweep (rewinding to k, by `config`'s recipe and pruning) that reaches `weights_remaining`,
-    with its controls, as an IMPResult."""
+    as an IMPResult. Its controls are trained only for k=0, where the sweep is the one lesson 03 already
+    ran (the cache shares it); elsewhere only the ticket's mask and W_k are needed."""
     imp = IMPConfig(
         config.dataset,
         config.model,
@@ -189,6 +190,7 @@ def ticket_sweep(config, data, k, weights_remaining, cache=True, progress=True):
         scope=config.scope,
         rewind_iter=k,
         seed=config.seed,
+        controls=k == 0,
     )
     return run_imp(imp, data=data, cache=cache, progress=progress)
 
@@ -206,28 +208,7 @@ def rounds_to_reach(weights_remaining, config, data, max_rounds=100):
 
 
 def independent_line(config, data, cache=True, progress=True):
-    """The straight line between two networks trained from different initialisations (the dense networks
-    of dense.independent_seeds(config.seed)): the barrier that instability is measured against."""
-    ends = [
-        dense_weights(config, data, seed, cache=cache, progress=progress) for seed in independent_seeds(config.seed)
-    ]
+    """The straight line between two networks trained from different initialisations
+    (dense.independent_networks): the barrier that instability is measured against."""
+    _, ends = independent_networks(config, data, cache, progress)
     return evaluate_line(new_model(config, data), *ends, data, config.points, config.train_examples)
-
-
-def rewinding_table(config, ticket_rows, weights_remaining, data):
-    """For each k of an instability analysis of tickets: the ticket IMP finds when rewinding to k (its
-    sparsity and test accuracy), the dense network's accuracy, and the ticket's barrier."""
-    rows = []
-    for row in ticket_rows:
-        sweep = ticket_sweep(config, data, row["k"], weights_remaining)
-        ticket = sweep.nearest_round(weights_remaining)
-        rows.append(
-            dict(
-                rewind_iter=row["k"],
-                weights_remaining=ticket.weights_remaining,
-                ticket_test_acc=ticket.results["ticket"].test_acc,
-                dense_test_acc=sweep.rounds[0].results["ticket"].test_acc,
-                ticket_barrier=row["ticket"].barrier,
-            )
-        )
-    return rows

@@ -142,11 +142,3 @@ def sparsity_report(mask, kinds):
     kept, total = sum(r["kept"] for r in rows), sum(r["total"] for r in rows)
     rows.append(dict(layer="all", kind="", kept=kept, total=total, fraction=kept / total))
     return rows
-
-
-def format_report(rows):
-    lines = [f"{'layer':<28}{'kind':<8}{'kept':>10}{'total':>10}{'kept %':>9}"]
-    lines += [
-        f"{r['layer']:<28}{r['kind']:<8}{r['kept']:>10}{r['total']:>10}{100 * r['fraction']:>8.1f}%" for r in rows
-    ]
-    return "\n".join(lines)

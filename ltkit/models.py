@@ -12,6 +12,7 @@ Carbin; the residual and 1-D convolutional networks from He (Kaiming) normal wei
 """
 
 import math
+import threading
 
 import torch
 from torch import nn
@@ -180,11 +181,19 @@ def check_model_name(name):
 
 
 def build_model(name, input_shape, num_classes=10, seed=0, device="cpu"):
-    """A freshly initialised network; the same `seed` gives the same weights, without touching the global RNG."""
+    """A freshly initialised network; the same `seed` gives the same weights, without touching the global RNG.
+
+    Initialisation draws from torch's one CPU generator, so it is seeded and restored under a lock: a
+    network built in a background thread (the playground's) and one built in a cell at the same moment
+    would otherwise each get some of the other's random numbers.
+    """
     check_model_name(name)
     build, inputs, _ = MODELS[name]
     check_inputs(name, inputs, input_shape)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with SEEDED, torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)  # the CPU generator only: CUDA's is left alone
         model = build(tuple(input_shape), num_classes)
     return model.to(device)
+
+
+SEEDED = threading.Lock()

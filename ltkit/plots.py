@@ -10,6 +10,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ltkit.imp import ARMS
 from ltkit.masks import layer_kinds, sparsity_report
 from ltkit.plots_connectivity import (  # noqa: F401 (the figures of lessons 05-06, part of ltkit.plots)
     INSTABILITY_LABELS,
@@ -22,7 +23,7 @@ from ltkit.plots_connectivity import (  # noqa: F401 (the figures of lessons 05-
     point_in_plane,
     rewinding_figure,
 )
-from ltkit.plots_style import ARM_STYLE, IMP_ARMS, WIDTH, new_axes, row  # noqa: F401
+from ltkit.plots_style import ARM_STYLE, WIDTH, new_axes, row  # noqa: F401
 from ltkit.profiles import profile_table
 
 
@@ -174,9 +175,13 @@ def grid_of_masks(masks, image_shape, titles):
     return fig
 
 
-def table(rows, percent=()):
-    """A list of dicts as an HTML table for a notebook; the columns named in `percent` shown as %."""
+def table(rows, percent=None):
+    """A list of dicts as an HTML table for a notebook; the columns named in `percent` shown as % (by
+    default: accuracies, errors and fractions of weights, by their names)."""
     from IPython.display import HTML
+
+    if percent is None:
+        percent = [key for key in rows[0] if key.endswith(("acc", "err", "weights_remaining"))]
 
     def cell(key, value):
         if key in percent and isinstance(value, float):
@@ -231,7 +236,7 @@ def mask_picture(mask, data, ax=None, title=""):
 def arm_learning_curves(record, ax=None, measure="val_acc"):
     """Validation accuracy while training, for each arm of an IMP round."""
     ax = new_axes(ax)
-    for arm in IMP_ARMS:
+    for arm in ARMS:
         if arm in record.results and (arm == "ticket" or record.round > 0):
             history = record.results[arm].history
             ax.plot([h["iteration"] for h in history], [100 * h[measure] for h in history], **ARM_STYLE[arm])

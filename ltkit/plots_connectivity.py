@@ -3,8 +3,10 @@ curve, fast geometric ensembling. Part of ltkit.plots, which re-exports them."""
 
 import numpy as np
 
+from ltkit.curves import CURVES
 from ltkit.fge import cyclic_learning_rate
 from ltkit.instability import STABLE_BELOW
+from ltkit.paths import lerp
 from ltkit.plots_style import ARM_STYLE, new_axes, row
 
 
@@ -119,11 +121,7 @@ def point_in_plane(plane, t, kind="straight line"):
     """The (x, y) of the point at t on the straight line, or on a curve ("bezier" or "polychain"), in the
     coordinates of the plane picture."""
     start, end, bend = (np.asarray(plane.points[name]) for name in ("start", "end", "bend"))
-    if kind == "bezier":
-        return (1 - t) ** 2 * start + 2 * t * (1 - t) * bend + t**2 * end
-    if kind == "polychain":
-        return start + 2 * t * (bend - start) if t <= 0.5 else bend + (2 * t - 1) * (end - bend)
-    return (1 - t) * start + t * end
+    return CURVES[kind](start, bend, end, t) if kind in CURVES else lerp(start, end, t)
 
 
 def plane_picture(plane, kind="bezier", ax=None, title=""):

@@ -1,6 +1,7 @@
 """The course's figure style: arm colours, widths that fit a notebook at 1024x768, text a projector shows."""
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 ARM_STYLE = {
     "ticket": dict(color="tab:blue", label="winning ticket (rewound)"),
@@ -8,7 +9,6 @@ ARM_STYLE = {
     "random_mask": dict(color="tab:green", label="random pruning"),
     "dense": dict(color="black", label="dense network"),
 }
-IMP_ARMS = ("ticket", "reinit", "random_mask")
 WIDTH = 10  # inches: a notebook's output column at 1024x768 shows about 1,000 pixels without shrinking
 
 plt.rcParams.update(
@@ -24,9 +24,16 @@ plt.rcParams.update(
 )
 
 
-def row(panels=2, height=4.0):
-    """A figure of `panels` axes side by side, as wide as a notebook's output (one panel: 70% of it)."""
+def row(panels=2, height=4.0, detached=False):
+    """A figure of `panels` axes side by side, as wide as a notebook's output (one panel: 70% of it).
+
+    detached: a Figure that pyplot does not know about, so that drawing it is safe from any thread and a
+    notebook shows it only where it is displayed (the dashboards' figures).
+    """
     width = WIDTH if panels > 1 else 0.7 * WIDTH
+    if detached:
+        figure = Figure(figsize=(width, height), layout="constrained")
+        return figure, figure.subplots(1, panels)
     return plt.subplots(1, panels, figsize=(width, height), layout="constrained")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ltkit.data import atomic_torch_save, data_dir
+from ltkit.data import atomic_torch_save, atomic_write, data_dir
 from ltkit.errors import LtkitError
 
 
@@ -47,6 +47,9 @@ class Run:
 
     def __init__(self, kind, key, records=(), root=None, enabled=True):
         torch.serialization.add_safe_globals(list(records))  # torch.load(weights_only=True) may build them
+        clash = {"kind", "records"} & set(key)
+        if clash:
+            raise ValueError(f"a run's key may not have the fields {sorted(clash)}: they name what the run holds")
         self.config = {"kind": kind, "records": schema(records), **key}
         root = Path(root) if root is not None else data_dir()
         self.path = root / "runs" / f"{kind}-{config_hash(self.config)}"
@@ -75,10 +78,8 @@ class Run:
             return
         config_file = self.path / "config.json"
         if not config_file.exists():
-            self.path.mkdir(parents=True, exist_ok=True)
-            tmp = config_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True, default=str))
-            tmp.replace(config_file)
+            text = json.dumps(self.config, indent=2, sort_keys=True, default=str)
+            atomic_write(config_file, lambda tmp: Path(tmp).write_text(text))
         atomic_torch_save(result, self.step_file(step))
 
     def forget(self, step):

@@ -15,7 +15,7 @@ from ltkit.errors import LtkitError
 from ltkit.imp import ARMS
 
 
-def across_seeds(results, measure="test_acc"):
+def across_seeds(results, measure="final_test_acc"):
     """The same sweep over several seeds, per arm: weights remaining, and `measure`'s mean, std and values
     (measure: any figure of a TrainResult, such as "test_acc", "final_test_acc" or "early_stop_iter").
 
@@ -38,7 +38,7 @@ def across_seeds(results, measure="test_acc"):
     return summary
 
 
-def controls_table(results, weights_remaining, measure="test_acc"):
+def controls_table(results, weights_remaining, measure="final_test_acc"):
     """At the round nearest `weights_remaining`, per arm: mean and std of `measure` over seeds, the mean
     gap to the ticket, and on how many seeds the arm is below the ticket."""
     summary = across_seeds(results, measure)
@@ -88,5 +88,7 @@ class Matching:
 def matching(config, data, seeds=5, cache=True, progress=True):
     """Matching for `config`'s recipe: its dense network trained (or loaded from the cache) on `seeds` seeds,
     config.seed and the ones after it."""
+    if seeds < 2:
+        raise LtkitError(f"matching needs the dense network on at least 2 seeds, for its spread; got seeds={seeds}")
     runs = [dense_run(replace(config, seed=config.seed + i), data, cache, progress) for i in range(seeds)]
     return Matching([run.result.final_test_acc for run in runs])

@@ -10,7 +10,7 @@ import time
 
 import ipywidgets as widgets
 
-from ltkit.dashboards import WIDE, Dashboard, imp_explorer, show_in
+from ltkit.dashboards import WIDE, Dashboard, busy, imp_explorer, show_in
 from ltkit.data import DATASETS, load_dataset
 from ltkit.errors import LtkitError
 from ltkit.imp import ARMS, imp_config, run_imp, sweep_cache
@@ -63,20 +63,18 @@ def playground(profile=None, device="cpu"):
         except Exception as error:  # anything else is shown too: a thread's exception would be lost
             fail(f"{type(error).__name__}: {error}")
         finally:
-            busy(False)
-
-    def busy(flag):
-        for control in [*controls.values(), button]:
-            control.disabled = flag
+            busy([*controls.values(), button], False)
 
     def run(_=None):
+        if state["job"] is not None and state["job"].is_alive():
+            return  # one sweep at a time: a second click while one trains does nothing
         try:
             config = form_config({name: control.value for name, control in controls.items()}, profile)
             data = load_dataset(config.dataset, device=device)
         except LtkitError as error:
             fail(str(error))
             return
-        busy(True)
+        busy([*controls.values(), button], True)
         status.value = "training in the background (finished steps are cached: an interrupted run resumes)..."
         state["config"] = config
         state["job"] = threading.Thread(target=work, args=(config, data), daemon=True)
@@ -132,8 +130,9 @@ def watch_progress(job, config, data, bar, every=0.5):
     def watch():
         bar.value, bar.max = 0, steps_done(config, data)[1]
         while True:
-            bar.value = steps_done(config, data)[0]
-            if not job.is_alive() and job.ident is not None:
+            finished = job.ident is not None and not job.is_alive()  # looked at before counting, so that
+            bar.value = steps_done(config, data)[0]  # the last count is taken after the job's last step
+            if finished:
                 return
             time.sleep(every)
 

@@ -1,6 +1,8 @@
 """Claims: a lesson's check stops at a false claim, or records every claim when asked to count them."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +37,20 @@ def test_an_observation_never_stops_a_lesson_and_without_a_record_file_writes_no
     monkeypatch.chdir(tmp_path)
     assert observe(1 > 2, "k = 100 matches") is False
     assert list(tmp_path.iterdir()) == []
+
+
+def claims_benchmark():
+    path = Path(__file__).parents[1] / "benchmarks" / "claims.py"
+    spec = importlib.util.spec_from_file_location("claims_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_claims_benchmark_refuses_calibration_seeds_and_overlapping_seed_blocks():
+    benchmark = claims_benchmark()
+    assert benchmark.seeds_per_lesson("ci") == 5  # matching's five dense networks outnumber ci's 2 sweeps
+    assert benchmark.check_seeds([200, 205, 210], "ci") is None
+    assert "space the seeds 5 apart" in benchmark.check_seeds([200, 204], "ci")  # 204 is 200's fifth seed
+    assert "seeds [6, 7, 8, 9] were used to calibrate" in benchmark.check_seeds([6], "class")  # 6..10
+    assert benchmark.check_seeds([6], "class", calibrating=True) is None

@@ -17,6 +17,7 @@ from ltkit.curves import (
     run_plane,
     train_curve,
 )
+from ltkit.dense import independent_networks, two_initialisations
 from ltkit.errors import LtkitError
 from ltkit.instability import independent_line
 from ltkit.models import build_model
@@ -115,7 +116,8 @@ def test_a_fitted_curve_joins_two_networks_that_the_straight_line_does_not(mnist
     config = CurveConfig("mnist1d", "mlp", replace(SHORT, batch_size=100, iterations=600), points=11)
     result = run_curve(config, data=mnist1d, progress=False)
     line, curve = result.line, result.curve
-    assert result.seeds == [0, 1] and line == independent_line(config, mnist1d)  # the same two networks
+    assert result.seeds == list(two_initialisations(0))
+    assert line == independent_line(config, mnist1d)  # the same two networks
     assert line.test_err[0] == curve.test_err[0] and line.test_err[-1] == curve.test_err[-1]
     assert line.barrier > 0.15 and curve.barrier < line.barrier / 3
     assert result.summary() == dict(
@@ -185,7 +187,7 @@ def test_the_plane_of_a_run_is_cached_by_its_resolution_and_reuses_the_curve(mni
     config = CurveConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, plane_resolution=3)
     plane = run_plane(config, data=mnist1d, progress=False)
     curve = run_curve(config, data=mnist1d, progress=False)
-    start, end = (curves.dense_weights(config, mnist1d, seed) for seed in curve.seeds)
+    _, (start, end) = independent_networks(config, mnist1d)
     names = [name for name, _ in build_model("mlp", (40,)).named_parameters()]
     assert plane.points == plane_coordinates(start, end, curve.bend, names)[1]
     assert len(plane.x) == len(plane.y) == 3 and len(plane.test_err) == 3

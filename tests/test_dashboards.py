@@ -2,6 +2,7 @@
 drew against figures computed here."""
 
 import copy
+import time
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -226,3 +227,20 @@ def test_the_playground_prunes_globally_and_without_controls_when_asked(data_roo
     config = dashboard.state["result"].config
     assert (config.scope, config.rates, config.controls) == ("global", 0.2, False)
     assert list(dashboard.state["result"].rounds[1].results) == ["ticket"]
+
+
+def test_a_second_click_while_a_sweep_trains_does_nothing_and_the_bar_ends_full(data_root, monkeypatch):
+    real_config = sweep_form.imp_config
+    monkeypatch.setattr(sweep_form, "imp_config", lambda *a, **kw: real_config(*a, **kw, epochs=1))
+    dashboard = playground(profile="ci")
+    dashboard.controls["rounds"].value = 1
+    dashboard.controls["run"].click()
+    first = dashboard.state["job"]
+    dashboard.controls["run"].click()  # while the first trains
+    assert dashboard.state["job"] is first
+    first.join()
+    bar = dashboard.ui.children[0].children[-1].children[1]
+    deadline = time.monotonic() + 5
+    while bar.value < bar.max and time.monotonic() < deadline:  # the watcher's last look
+        time.sleep(0.1)
+    assert bar.value == bar.max == 1 + 3

@@ -141,7 +141,7 @@ def test_every_arm_trains_as_a_fresh_run_from_its_start(sweep, mnist1d_once):
 # --- networks out of a finished sweep -------------------------------------------------------------------
 
 
-def test_the_ticket_is_w_k_with_imps_mask_applied(sweep):
+def test_the_ticket_is_w_k_with_imps_mask_applied(sweep, mnist1d_once):
     result, _, w_k = sweep
     record = result.rounds[2]
     ticket = result.ticket(record.weights_remaining + 0.01)
@@ -150,7 +150,7 @@ def test_the_ticket_is_w_k_with_imps_mask_applied(sweep):
     for name, value in state.items():
         keep = record.mask.get(name, torch.ones_like(value, dtype=torch.bool))  # biases are never pruned
         assert torch.count_nonzero(value[~keep]) == 0 and torch.equal(value[keep], w_k[name][keep]), name
-    assert same_state(result.ticket(1.0).state_dict(), w_k)
+    assert same_state(result.ticket(1.0).state_dict(), weights_at(0, mnist1d_once))  # round 0: the dense W_0
 
 
 def test_an_arms_network_is_its_start_or_its_stored_trained_weights(sweep):
@@ -184,7 +184,8 @@ def test_the_table_and_the_json_hold_each_rounds_figures(sweep):
         assert row["round"] == entry["round"] == record.round
         assert row["weights_remaining"] == entry["weights_remaining"] == record.weights_remaining
         for arm in ARMS:
-            assert row[f"{arm}_test_acc"] == entry[arm]["test_acc"] == record.results[arm].early_stop_test[1]
+            assert row[f"{arm}_early_stop_test_acc"] == entry[arm]["test_acc"] == record.results[arm].early_stop_test[1]
+            assert row[f"{arm}_final_test_acc"] == entry[arm]["final_test_acc"] == record.results[arm].final_test[1]
             assert row[f"{arm}_early_stop_iter"] == record.results[arm].early_stop_iter
             assert entry[arm] == record.results[arm].summary()
 
@@ -192,7 +193,7 @@ def test_the_table_and_the_json_hold_each_rounds_figures(sweep):
 def test_a_sweep_without_controls_trains_only_tickets_and_says_which_arms_it_has(mnist1d, count_training):
     result = run_imp(tiny_config(controls=False, rounds=1), data=mnist1d, progress=False)
     assert count_training == ["dense", "round 1 ticket"] and set(result.rounds[1].results) == {"ticket"}
-    assert result.table()[1]["reinit_test_acc"] is None and result.to_json()["rounds"][1]["random_mask"] is None
+    assert result.table()[1]["reinit_final_test_acc"] is None and result.to_json()["rounds"][1]["random_mask"] is None
     with pytest.raises(LtkitError, match=r"no 'reinit' arm \(it trained: ticket\); use controls=True"):
         result.network(0.5, "reinit")
 

@@ -70,3 +70,22 @@ def test_unknown_model_and_wrong_input_are_explained():
         build_model("lenet", (1, 28, 28))
     with pytest.raises(LtkitError, match="needs image inputs.*'mlp'"):
         build_model("conv4", (40,))
+
+
+def test_networks_built_in_two_threads_at_once_get_their_own_seeds_weights():
+    import threading
+
+    expected = {seed: build_model("mlp", (40,), seed=seed).layers[1].weight.clone() for seed in (1, 2)}
+    wrong = []
+
+    def build_many(seed):
+        for _ in range(100):
+            if not torch.equal(build_model("mlp", (40,), seed=seed).layers[1].weight, expected[seed]):
+                wrong.append(seed)
+
+    threads = [threading.Thread(target=build_many, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

@@ -84,3 +84,29 @@ def test_the_fingerprint_of_weights_depends_on_every_value_and_name():
     assert state_hash(state) == state_hash({name: value.clone() for name, value in state.items()})
     assert state_hash(state) != state_hash({"a": torch.tensor([0.0, 0.0, 1e-6]), "b": torch.ones(2)})
     assert state_hash(state) != state_hash({"c": torch.zeros(3), "b": torch.ones(2)})
+
+
+def test_a_key_cannot_overwrite_what_names_the_run(data_root):
+    with pytest.raises(ValueError, match="may not have the fields"):
+        Run("curve", {"kind": "bezier"})
+
+
+def test_two_writers_saving_the_same_step_at_once_both_succeed(data_root):
+    import threading
+
+    run, errors = Run("demo", {"a": 5}), []
+
+    def save_many():
+        try:
+            for _ in range(50):
+                run.save("step", {"x": torch.ones(100)})
+        except Exception as error:  # noqa: BLE001 (any failure counts)
+            errors.append(error)
+
+    threads = [threading.Thread(target=save_many) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and torch.equal(run.load("step")["x"], torch.ones(100))
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "step.pt"]

@@ -17,11 +17,12 @@ REMAINING = [1.0, 0.5, 0.25]
 
 def result_with(test_acc, stop):
     history = [dict(iteration=stop, val_loss=0.5, val_acc=0.8), dict(iteration=stop + 10, val_loss=0.9, val_acc=0.7)]
-    return TrainResult(history=history, early_stop_test=(0.3, test_acc), final_test=(0.4, test_acc / 2), seconds=1)
+    return TrainResult(history=history, early_stop_test=(0.3, test_acc / 2), final_test=(0.4, test_acc), seconds=1)
 
 
 def sweep(accuracies, controls=True):
-    """A finished sweep with test accuracies {arm: [per round]} (early-stop iteration 100 * accuracy)."""
+    """A finished sweep with final test accuracies {arm: [per round]} (at early stop: half of that; early-stop
+    iteration 100 * accuracy)."""
     rounds = []
     for r, remaining in enumerate(REMAINING):
         arms = accuracies if controls else {"ticket": accuracies["ticket"]}
@@ -41,7 +42,7 @@ def test_across_seeds_gives_each_rounds_values_mean_and_sample_std():
     summary = across_seeds(SEEDS)
     assert set(summary) == {"ticket", "reinit", "random_mask"}
     for arm, line in summary.items():
-        per_round = [[s.rounds[r].results[arm].early_stop_test[1] for s in SEEDS] for r in range(3)]
+        per_round = [[s.rounds[r].results[arm].final_test[1] for s in SEEDS] for r in range(3)]
         assert line["weights_remaining"] == REMAINING
         assert all(row == pytest.approx(expected) for row, expected in zip(line["values"], per_round))
         assert line["mean"] == pytest.approx([statistics.mean(v) for v in per_round])
@@ -51,9 +52,9 @@ def test_across_seeds_gives_each_rounds_values_mean_and_sample_std():
 def test_any_figure_of_a_run_can_be_summarised():
     stops = across_seeds(SEEDS, "early_stop_iter")["ticket"]["values"]
     assert stops == [[90, 80, 85], [92, 84, 89], [85, 83, 81]]
-    final = across_seeds(SEEDS, "final_test_acc")["reinit"]["mean"]
-    halves = [[0.90, 0.80, 0.85], [0.88, 0.85, 0.83], [0.70, 0.75, 0.83]]  # final accuracy: half of early stop's
-    assert final == pytest.approx([statistics.mean(values) / 2 for values in halves])
+    early = across_seeds(SEEDS, "test_acc")["reinit"]["mean"]
+    finals = [[0.90, 0.80, 0.85], [0.88, 0.85, 0.83], [0.70, 0.75, 0.83]]  # early-stop accuracy: half the final
+    assert early == pytest.approx([statistics.mean(values) / 2 for values in finals])
 
 
 def test_one_seed_has_zero_spread_and_arms_not_trained_are_left_out():
@@ -98,3 +99,9 @@ def test_matching_trains_the_dense_network_on_consecutive_seeds_from_the_configs
     runs = [dense_run(replace(config, seed=seed), mnist1d, progress=False) for seed in (4, 5, 6)]
     assert reference.dense_final_accs == [run.result.final_test_acc for run in runs]
     assert count_training == ["dense"] * 3  # the second time, all three come from the cache
+
+
+def test_matching_with_one_dense_seed_is_explained(mnist1d):
+    config = IMPConfig("mnist1d", "mlp", TrainConfig(iterations=30, batch_size=50, eval_every=10))
+    with pytest.raises(LtkitError, match="at least 2 seeds"):
+        matching(config, mnist1d, seeds=1)

@@ -1,9 +1,14 @@
 """ltkit: the Lottery Ticket Hypothesis and the work around it, hands on.
 
-The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module
-(data, models, masks, training, dense, imp, oneshot, stats, paths, instability, rewinding, curves, fge,
-claims, config, runs, profiles, progress, plots, dashboards, sweep_form, cli, course). The names below
-are what a lesson or a script needs; everything else is reachable through its module.
+The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
+- the machine and the data: runtime, data, profiles, errors;
+- networks and training: models, masks, training, dense;
+- pruning and tickets: oneshot, imp, stats (over seeds, matching);
+- stability and connectivity: paths, instability, rewinding, curves, fge;
+- results kept: config (settings and their cache keys), runs (the run cache), cache (export and import);
+- what students see: plots, plots_connectivity, plots_style, progress, dashboards, sweep_form;
+- running the course: claims, course, cli.
+The names below are what a lesson or a script needs; everything else is reachable through its module.
 """
 
 from ltkit import dashboards, plots

@@ -143,6 +143,7 @@ def sweep_summary(result):
     last, dense = result.rounds[-1], result.rounds[0]
     ticket, dense = last.results["ticket"].final_test_acc, dense.results["ticket"].final_test_acc
     return (
-        f"Done: {100 * last.weights_remaining:.1f}% of weights after {result.config.rounds} rounds; final test "
+        f"Done (seed {result.config.seed}): {100 * last.weights_remaining:.1f}% of weights after "
+        f"{result.config.rounds} rounds; final test "
         f"accuracy: ticket {100 * ticket:.1f}%, dense {100 * dense:.1f}%."
     )

@@ -68,10 +68,18 @@ async def reply_after_a_send_during_the_wait(client_class):
         await km.shutdown_kernel(now=True)
 
 
-def test_a_reply_that_arrives_during_a_send_is_lost_to_a_long_wait_but_not_to_the_course_runner():
-    plain = "jupyter_client.asynchronous.AsyncKernelClient"
-    assert asyncio.run(reply_after_a_send_during_the_wait(plain)) is False  # the race is real
+def test_the_course_runners_client_gets_a_reply_that_arrives_during_a_send():
     assert asyncio.run(reply_after_a_send_during_the_wait("ltkit.course.PatientKernelClient")) is True
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="jupyter_client's own client loses this reply (the hang of jupyter/nbclient#312); an XPASS here "
+    "means upstream has fixed it and ltkit.course.PatientKernelClient may no longer be needed",
+)
+def test_jupyter_clients_own_client_gets_a_reply_that_arrives_during_a_send():
+    plain = "jupyter_client.asynchronous.AsyncKernelClient"
+    assert asyncio.run(reply_after_a_send_during_the_wait(plain)) is True
 
 
 def test_the_course_runner_uses_the_patient_client_and_runs_a_lesson_with_an_output_widget(tmp_path):

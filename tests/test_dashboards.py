@@ -206,7 +206,7 @@ def test_the_playground_trains_in_the_background_and_explains_bad_settings(data_
     assert steps_done(result.config, load_dataset("mnist1d")) == (7, 7)
     shown = dashboard.state["explorer"].state
     assert shown["round"] == 0 and shown["ticket"] == result.rounds[0].results["ticket"].final_test_acc
-    assert "Done: 25.0% of weights after 2 rounds" in dashboard.ui.children[1].value
+    assert "Done (seed 10): 25.0% of weights after 2 rounds" in dashboard.ui.children[1].value
     assert len(dashboard.ui.children[2].outputs) == 1  # the explorer
     dashboard.controls["model"].value = "conv2"
     dashboard.controls["run"].click()

@@ -1,5 +1,8 @@
 """The papers' recipes and the course's three sizes."""
 
+import pkgutil
+import re
+
 import pytest
 
 import ltkit
@@ -81,3 +84,9 @@ def test_overrides_replace_defaults_and_none_keeps_them():
 def test_the_package_exports_exactly_what_it_lists():
     assert all(hasattr(ltkit, name) for name in ltkit.__all__)
     assert len(set(ltkit.__all__)) == len(ltkit.__all__)
+
+
+def test_the_package_docstring_names_every_module():
+    modules = {info.name for info in pkgutil.iter_modules(ltkit.__path__)}
+    listed = set(re.findall(r"\w+", ltkit.__doc__.split("one concept per module:")[1]))
+    assert modules - listed == set(), "add the new module to ltkit/__init__.py's list"

@@ -2,7 +2,7 @@
 
     python benchmarks/claims.py --profile ci --seeds 200,205,210 [--lessons 03,05] [--json FILE]
 
-Each seed S runs every lesson (headless, as `make run` does) with SEED = S; a lesson that averages over n
+Each seed S runs every lesson (headless, as `make run` does, progress bars on) with SEED = S; a lesson that averages over n
 seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count, and 5 for the dense baseline of "matching"),
 so give seeds at least that far apart. Seeds run one after another, each through every lesson, so that an
 interrupted benchmark has checked every claim on the seeds it finished. The lessons'
@@ -51,7 +51,7 @@ def replay(path, seed, profile, output):
     done = record.with_suffix(".done")
     if not done.exists():
         record.unlink(missing_ok=True)
-        os.environ.update(LTKIT_CLAIMS=str(record), LTKIT_PROFILE=profile, TQDM_DISABLE="1")
+        os.environ.update(LTKIT_CLAIMS=str(record), LTKIT_PROFILE=profile)  # progress bars on, as for a student
         try:
             execute_lesson(path, output / f"seed{seed}", timeout=CELL_TIMEOUT[profile], parameters={"SEED": seed})
         except Exception as error:  # a lesson that stops is a claim that failed: "it runs"

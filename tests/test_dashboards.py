@@ -1,13 +1,11 @@
 """The dashboards, driven without a browser: move a control, then check what the dashboard computed and
 drew against figures computed here."""
 
-import copy
 import time
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
-from torch.nn.utils import prune
 
 from ltkit import dashboards, sweep_form
 from ltkit.curves import CurveConfig, run_curve, run_plane
@@ -29,6 +27,7 @@ from ltkit.models import build_model
 from ltkit.profiles import LESSON_SEED
 from ltkit.sweep_form import playground, steps_done
 from ltkit.training import TrainConfig, evaluate, train
+from tests.test_oneshot import torch_pruned
 
 matplotlib.use("Agg")
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
@@ -53,15 +52,9 @@ def trained(tiny_data):
 def torch_pruned_accuracy(model, data, keep, scope):
     """Test accuracy of `model` pruned by torch.nn.utils.prune to keep a fraction `keep`; and the fraction
     each layer keeps."""
-    reference = copy.deepcopy(model)
-    modules = dict(reference.named_modules())
-    targets = [(modules[name.removesuffix(".weight")], "weight") for name in layer_kinds(reference)]
-    if scope == "layerwise":
-        for module, name in targets:
-            prune.l1_unstructured(module, name, amount=1 - keep)
-    else:
-        prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=1 - keep)
-    fractions = [module.weight_mask.mean().item() for module, _ in targets]
+    reference = torch_pruned(model, keep, scope)
+    weights = dict(reference.named_parameters())
+    fractions = [(weights[name] != 0).float().mean().item() for name in layer_kinds(reference)]
     return evaluate(reference, data.x_test, data.y_test)[1], fractions
 
 

@@ -4,7 +4,7 @@ The lessons live in notebooks/; this package holds every piece of logic they use
 - the machine and the data: runtime, data, profiles, errors;
 - networks and training: models, masks, training, dense;
 - pruning and tickets: oneshot, imp, stats (over seeds, matching);
-- stability and connectivity: paths, instability, rewinding, curves, fge;
+- stability and connectivity: paths, instability, rewinding, curves, align, fge;
 - results kept: config (settings and their cache keys), runs (the run cache), cache (export and import);
 - what students see: plots, plots_connectivity, plots_style, progress, dashboards, sweep_form;
 - running the course: claims, course, cli.
@@ -12,6 +12,7 @@ The names below are what a lesson or a script needs; everything else is reachabl
 """
 
 from ltkit import dashboards, plots
+from ltkit.align import run_alignment
 from ltkit.curves import curve_config, run_curve, run_plane
 from ltkit.data import available_datasets, load_dataset
 from ltkit.dense import train_dense
@@ -58,6 +59,7 @@ __all__ = [
     "curve_config",
     "run_curve",
     "run_plane",
+    "run_alignment",
     "fge_config",
     "run_fge",
     "connectivity_images",

@@ -7,6 +7,7 @@
     ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500   # linear mode connectivity
     ltkit rewinding                                                      # late rewinding, lesson 05's experiment
     ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
+    ltkit align --dataset fashion-mnist --model lenet300_100             # the line, before and after weight matching
     ltkit fge --dataset fashion-mnist --model lenet300_100               # fast geometric ensembling
 
 Results go through the run cache (data/runs), so the same command again returns at once and an
@@ -19,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from ltkit.align import run_alignment
 from ltkit.cache import export_runs, import_runs
 from ltkit.curves import CURVES, curve_config, run_curve
 from ltkit.data import DATASETS, available_datasets, load_dataset
@@ -153,6 +155,12 @@ def build_parser():
     add_common(curve)
     curve.add_argument("--kind", choices=list(CURVES), default="bezier", help="the curve's shape (default bezier)")
     curve.set_defaults(run=command_curve)
+
+    align = commands.add_parser(
+        "align", help="the line between two independent networks, before and after aligning their hidden units"
+    )
+    add_common(align)
+    align.set_defaults(run=command_align)
 
     rewinding = commands.add_parser(
         "rewinding", help="late rewinding: IMP rewound to k=0 against an early k, matching and stability"
@@ -325,6 +333,34 @@ def format_curve_table(config, result):
     lines.append(
         f"barrier (points): straight line {100 * result.line.barrier:.1f}, "
         f"{kind} curve {100 * result.curve.barrier:.1f}"
+    )
+    return "\n".join(lines)
+
+
+def command_align(args):
+    config = curve_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    device = setup(args.device, seed=args.seed)
+    result = run_alignment(config, device=device, cache=not args.no_cache)
+    print(format_align_table(config, result))
+    return dict(
+        config=config.to_dict(),
+        seeds=result.seeds,
+        **result.summary(),
+        line=result.line.points(),
+        aligned=result.aligned.points(),
+    )
+
+
+def format_align_table(config, result):
+    lines = [
+        f"{config.model} on {config.dataset}: the straight line between two independently trained networks (seeds "
+        f"{result.seeds[0]} and {result.seeds[1]}), before and after weight matching ({result.sweeps} sweeps)",
+        f"{'alpha':>6}  {'test err before':>15}  {'test err after':>14}",
+    ]
+    for before, after in zip(result.line.points(), result.aligned.points()):
+        lines.append(f"{before['t']:6.3f}  {100 * before['test_err']:14.1f}%  {100 * after['test_err']:13.1f}%")
+    lines.append(
+        f"barrier (points): before {100 * result.line.barrier:.1f}, after alignment {100 * result.aligned.barrier:.1f}"
     )
     return "\n".join(lines)
 

@@ -126,6 +126,21 @@ def test_instability_writes_every_arms_barriers_and_lines(tmp_path, data_root, c
         assert any(line.split()[0] == str(entry["k"]) and all(c in line for c in cells) for line in table.splitlines())
 
 
+def test_align_prints_the_line_before_and_after_and_writes_both_paths(tmp_path, data_root, capsys):
+    out = tmp_path / "align.json"
+    args = ["align", "--dataset", "mnist1d", "--model", "mlp", "--profile", "ci", "--epochs", "2", "--json", str(out)]
+    assert main(args) == 0
+    assert "barrier (points): before" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["seeds"] == list(two_initialisations(0))
+    for path, barrier in (("line", "barrier_before"), ("aligned", "barrier_after")):
+        errors = [point["test_err"] for point in report[path]]
+        assert len(errors) == 30 and report[barrier] == max(errors) - (errors[0] + errors[-1]) / 2
+    assert report["barrier_after"] < report["barrier_before"]
+    assert main(["align", "--dataset", "mnist1d", "--model", "cnn1d", "--profile", "ci"]) == 2
+    assert "fully connected layers only" in capsys.readouterr().err
+
+
 def test_curve_and_fge_print_tables_and_write_their_figures(tmp_path, data_root, capsys):
     common = ["--dataset", "mnist1d", "--model", "mlp", "--profile", "ci", "--epochs", "2"]
     out = tmp_path / "curve.json"

@@ -320,6 +320,38 @@ def curve_explorer(result, plane):
     return explorer(controls, show, draw)
 
 
+def alignment_explorer(results):
+    """A slider over alpha, along the straight line between two independently trained networks before and
+    after weight matching, for each network of `results` ({name: AlignResult}, one chosen at a time)."""
+    names = list(results)
+    alphas = results[names[0]].line.t
+    controls = dict(
+        network=widgets.Dropdown(options=names, value=names[0], description="network"),
+        alpha=slider("alpha", [(f"{a:.2f}", i) for i, a in enumerate(alphas)], len(alphas) // 2),
+    )
+
+    def show(values):
+        result, i = results[values["network"]], values["alpha"]
+        before, after = result.line.test_err[i], result.aligned.test_err[i]
+        status = (
+            f"{values['network']}, alpha = {alphas[i]:.2f}: test error {percent(before)} on the line, "
+            f"{percent(after)} once the second network's units are reordered to match the first's"
+        )
+        return dict(
+            network=values["network"], alpha=alphas[i], line_test_err=before, aligned_test_err=after, status=status
+        )
+
+    def draw(state):
+        result = results[state["network"]]
+        figure, ax = plots.row(1, 4.2, detached=True)
+        paths = {"straight line": result.line, "after weight matching": result.aligned}
+        plots.along_path(paths, ax=ax, title=state["network"], xlabel="alpha")
+        ax.axvline(state["alpha"], color="red", lw=1)
+        return figure
+
+    return explorer(controls, show, draw)
+
+
 def fge_explorer(result):
     """A slider over the number of FGE snapshots in the ensemble: its test accuracy as it grows, against
     the baselines at the full budget."""

@@ -8,8 +8,10 @@ import matplotlib.pyplot as plt
 import pytest
 
 from ltkit import dashboards, sweep_form
+from ltkit.align import AlignResult
 from ltkit.curves import CurveConfig, run_curve, run_plane
 from ltkit.dashboards import (
+    alignment_explorer,
     controls_explorer,
     curve_explorer,
     fge_explorer,
@@ -24,6 +26,7 @@ from ltkit.imp import ARMS, IMPConfig, imp_config, run_imp
 from ltkit.instability import InstabilityConfig, run_instability
 from ltkit.masks import layer_kinds
 from ltkit.models import build_model
+from ltkit.paths import PathResult
 from ltkit.profiles import LESSON_SEED
 from ltkit.sweep_form import playground, steps_done
 from ltkit.training import TrainConfig, evaluate, train
@@ -171,6 +174,27 @@ def test_the_t_slider_moves_a_point_along_the_line_and_the_curve(mnist1d, figure
     start, end, bend = (plane.points[name] for name in ("start", "end", "bend"))
     expected = [0.25 * a + 0.5 * b + 0.25 * c for a, b, c in zip(start, bend, end)]
     assert [on_curve.get_xdata()[0], on_curve.get_ydata()[0]] == pytest.approx(expected)
+
+
+def path_with(test_err):
+    zeros = [0.0] * len(test_err)
+    return PathResult(t=[0.0, 0.5, 1.0], train_loss=zeros, train_err=zeros, test_loss=zeros, test_err=test_err)
+
+
+def test_the_alpha_slider_reads_both_lines_of_the_chosen_network(figures):
+    results = {
+        "lenet300_100": AlignResult([1, 2], path_with([0.1, 0.4, 0.12]), path_with([0.1, 0.11, 0.12]), sweeps=3),
+        "mlp": AlignResult([1, 2], path_with([0.3, 0.7, 0.32]), path_with([0.3, 0.45, 0.32]), sweeps=5),
+    }
+    dashboard = alignment_explorer(results)
+    assert dashboard.state["alpha"] == 0.5 and dashboard.state["line_test_err"] == 0.4
+    assert dashboard.state["aligned_test_err"] == 0.11
+    dashboard.controls["network"].value = "mlp"
+    assert (dashboard.state["line_test_err"], dashboard.state["aligned_test_err"]) == (0.7, 0.45)
+    dashboard.controls["alpha"].value = 2
+    assert dashboard.state["alpha"] == 1.0 and dashboard.state["line_test_err"] == 0.32
+    marker = figures[-1].axes[0].lines[-1]  # the red line at alpha
+    assert list(marker.get_xdata()) == [1.0, 1.0] and figures[-1].axes[0].get_title() == "mlp"
 
 
 def test_the_snapshot_slider_grows_the_fge_ensemble(mnist1d, figures):

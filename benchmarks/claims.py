@@ -2,13 +2,14 @@
 
     python benchmarks/claims.py --profile ci --seeds 200,205,210 [--lessons 03,05] [--json FILE]
 
-Each seed S runs every lesson (headless, as `make run` does, progress bars on) with SEED = S; a lesson that averages over n
-seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count, and 5 for the dense baseline of "matching"),
-so give seeds at least that far apart. Seeds run one after another, each through every lesson, so that an
-interrupted benchmark has checked every claim on the seeds it finished. The lessons'
-`claim(...)` calls are recorded instead of raised. The result, per claim: on how many runs it held. Seeds
-the recipes were calibrated on (ltkit.profiles.CALIBRATION_SEEDS) are refused: a claim checked on the
-seeds it was tuned on says nothing. Finished (lesson, seed) runs are kept under --output and not rerun.
+Each seed S runs every lesson (headless, as `make run` does, progress bars on) with SEED = S; a lesson
+that averages over n seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count, and 5 for the dense
+baseline of "matching"), so give seeds at least that far apart. Seeds run one after another, each through
+every lesson, so that an interrupted benchmark has checked every claim on the seeds it finished. The
+lessons' `claim(...)` calls are recorded instead of raised. The result, per claim: on how many runs it
+held. Seeds the recipes were calibrated on (ltkit.profiles.CALIBRATION_SEEDS) are refused: a claim
+checked on the seeds it was tuned on says nothing. Finished (lesson, seed) runs are kept under --output
+and not rerun.
 """
 
 import argparse

@@ -153,6 +153,7 @@ def sparsity_explorer(model, data, weights_remaining=WEIGHTS_REMAINING):
         plots.against_sparsity(lines, ylabel="test accuracy (%), no retraining", ax=left)
         left.plot([100 * state["keep"]], [100 * state["test_acc"]], "o", ms=12, mfc="none", color="red")
         plots.sparsity_axis(left, [weights_remaining[0], weights_remaining[-1]])
+        left.set_ylim(0, 100)  # a fixed scale: two nearby points would otherwise fill the whole axis
         mask = measured[(state["keep"], state["scope"])][1]
         plots.mask_picture(mask, data, ax=right, title="the pruned network")
         return figure

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ltkit.course import CELL_TIMEOUT, execute_lesson, lessons
 from ltkit.profiles import CALIBRATION_SEEDS, PROFILES, sizes
+from ltkit.stats import MATCHING_SEEDS
 
 
 def seed_list(text):
@@ -30,7 +31,7 @@ def seed_list(text):
 def seeds_per_lesson(profile):
     """How many consecutive seeds one lesson uses from its SEED: the IMP sweeps' count, or the five dense
     networks that define matching (ltkit.matching), whichever is more."""
-    return max(sizes(profile, "imp")["seeds"], 5)
+    return max(sizes(profile, "imp")["seeds"], MATCHING_SEEDS)
 
 
 def check_seeds(seeds, profile, calibrating=False):

@@ -85,7 +85,10 @@ class Matching:
         return final_test_acc >= self.threshold
 
 
-def matching(config, data, seeds=5, cache=True, progress=True):
+MATCHING_SEEDS = 5  # dense networks whose spread defines matching: config.seed and the ones after it
+
+
+def matching(config, data, seeds=MATCHING_SEEDS, cache=True, progress=True):
     """Matching for `config`'s recipe: its dense network trained (or loaded from the cache) on `seeds` seeds,
     config.seed and the ones after it."""
     if seeds < 2:

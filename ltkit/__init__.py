@@ -2,7 +2,7 @@
 
 The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
 - the machine and the data: runtime, data, profiles, errors;
-- networks and training: models, masks, training, dense;
+- networks and training: models, masks, training, stacked (many networks trained as one), dense;
 - pruning and tickets: oneshot, imp, stats (over seeds, matching);
 - stability and connectivity: paths, instability, rewinding, curves, align, fge;
 - results kept: config (settings and their cache keys), runs (the run cache), cache (export and import);
@@ -18,13 +18,14 @@ from ltkit.data import available_datasets, load_dataset
 from ltkit.dense import train_dense
 from ltkit.errors import LtkitError
 from ltkit.fge import fge_config, run_fge
-from ltkit.imp import imp_config, run_imp, seed_sweeps
+from ltkit.imp import imp_config, run_imp, run_imps, seed_sweeps
 from ltkit.instability import independent_line, instability_config, run_instability
 from ltkit.models import build_model
 from ltkit.oneshot import prune_once, pruned_accuracy, retrain_pruned
 from ltkit.profiles import connectivity_images
 from ltkit.rewinding import rewinding_config, run_rewinding
 from ltkit.runtime import describe_environment, setup
+from ltkit.stacked import Job, train_together
 from ltkit.stats import across_seeds, controls_table, matching
 from ltkit.sweep_form import playground
 from ltkit.training import train
@@ -38,6 +39,8 @@ __all__ = [
     "load_dataset",
     "build_model",
     "train",
+    "Job",
+    "train_together",
     "LtkitError",
     # pruning and lottery tickets
     "train_dense",
@@ -46,6 +49,7 @@ __all__ = [
     "retrain_pruned",
     "imp_config",
     "run_imp",
+    "run_imps",
     "seed_sweeps",
     "across_seeds",
     "controls_table",

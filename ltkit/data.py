@@ -344,12 +344,13 @@ def atomic_write(path, write):
 # --- batches -------------------------------------------------------------------------------------
 
 
-def batch_indices(n, batch_size, generator):
-    """Index tensors of shuffled mini-batches, forever: one fresh permutation per epoch."""
+def batch_indices(n, batch_size, generator, device="cpu"):
+    """Index tensors of shuffled mini-batches on `device`, forever: one fresh permutation per epoch (drawn
+    by the CPU `generator` and copied once per epoch: a copy per batch would make a GPU wait every step)."""
     if batch_size > n:
         raise LtkitError(f"batch size {batch_size} is larger than the {n} training examples; lower it")
     while True:
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n - batch_size + 1, batch_size):
             yield order[start : start + batch_size]
 

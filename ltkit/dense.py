@@ -6,11 +6,13 @@ with the same recipe all share one dense network, whatever else their settings s
 """
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 from ltkit.config import Settings
 from ltkit.models import build_model
 from ltkit.profiles import training_recipe
 from ltkit.runs import Run
+from ltkit.stacked import Job, train_together
 from ltkit.training import TrainConfig, TrainResult, resize, train
 
 
@@ -39,22 +41,45 @@ def new_model(config, data, seed=None):
 def dense_run(config, data, cache=True, progress=True):
     """The dense network of `config` (any settings with dataset, model, train and seed), trained now or
     loaded from the cache: a DenseRun."""
-    dense = DenseConfig(config.dataset, config.model, config.train, config.seed)
+    return dense_runs([config], data, cache, progress)[0]
 
-    def compute():
-        model = new_model(dense, data)
-        result = train(model, data, dense.train, data_seed=dense.seed, progress=progress, desc="dense")
-        return DenseRun(result=result, state=model.state_dict())
 
+def dense_runs(configs, data, cache=True, progress=True):
+    """The dense networks of several settings (seeds, say): each loaded from the cache, or else trained now,
+    all the missing ones together (ltkit.stacked). A list of DenseRun, in order."""
+    denses = [DenseConfig(c.dataset, c.model, c.train, c.seed) for c in configs]
+    runs = [dense_cache(dense, data, cache) for dense in denses]
+    found = {run.path: run.load("result", data.device) for run in runs if run.has("result")}
+    missing = {run.path: (run, dense) for run, dense in zip(runs, denses) if run.path not in found}
+    jobs = []
+    for path, (run, dense) in missing.items():
+        done = partial(save_dense, run, found, path)
+        jobs.append(Job(new_model(dense, data), dense.train, data_seed=dense.seed, desc="dense", finished=done))
+    train_together(jobs, data, progress)
+    return [found[run.path] for run in runs]
+
+
+def save_dense(run, found, path, job):
+    found[path] = DenseRun(result=job.result, state=job.model.state_dict())
+    run.save("result", found[path])
+
+
+def dense_cache(dense, data, cache=True):
     key = {**dense.cache_key(), "split": data.split_id}
-    return Run("dense", key, records=(DenseRun, TrainResult), enabled=cache).cached("result", compute, data.device)
+    return Run("dense", key, records=(DenseRun, TrainResult), enabled=cache)
 
 
 def dense_weights(config, data, seed, iterations=None, cache=True, progress=True):
     """The final weights of the dense network of `config` with another `seed` (and, if given, trained for
     `iterations` instead: the recipe resized)."""
+    return dense_states(config, data, [seed], iterations, cache, progress)[0]
+
+
+def dense_states(config, data, seeds, iterations=None, cache=True, progress=True):
+    """dense_weights for each of `seeds`: the missing ones trained together."""
     train_config = config.train if iterations in (None, config.train.iterations) else resize(config.train, iterations)
-    return dense_run(DenseConfig(config.dataset, config.model, train_config, seed), data, cache, progress).state
+    configs = [DenseConfig(config.dataset, config.model, train_config, seed) for seed in seeds]
+    return [run.state for run in dense_runs(configs, data, cache, progress)]
 
 
 def rewind_weights(config, data, k):
@@ -89,4 +114,4 @@ def independent_networks(config, data, cache=True, progress=True):
     """Two networks trained by `config`'s recipe from different initialisations (two_initialisations of
     config.seed): their seeds, and their final weights."""
     seeds = two_initialisations(config.seed)
-    return seeds, [dense_weights(config, data, seed, cache=cache, progress=progress) for seed in seeds]
+    return seeds, dense_states(config, data, seeds, cache=cache, progress=progress)

@@ -21,7 +21,7 @@ import torch
 
 from ltkit.config import Settings, check_network
 from ltkit.data import data_for
-from ltkit.dense import dense_weights, new_model
+from ltkit.dense import dense_states, dense_weights, new_model
 from ltkit.errors import LtkitError
 from ltkit.profiles import sizes, training_recipe, with_overrides
 from ltkit.progress import progress_bar
@@ -186,10 +186,7 @@ def compare_fge(config, data, cache, progress):
     train_on(annealed, data, config.train, extra, schedule, config.seed, progress=progress, desc="annealed single")
 
     single = dense_weights(config, data, config.seed, config.budget, cache, progress)
-    members = [
-        dense_weights(config, data, seed, config.budget // config.independent, cache, progress)
-        for seed in config.independent_seeds
-    ]
+    members = dense_states(config, data, config.independent_seeds, config.budget // config.independent, cache, progress)
     return FGEResult(
         budget=config.budget,
         start_acc=start_acc,

@@ -20,7 +20,7 @@ import torch
 
 from ltkit.config import Settings, check_network
 from ltkit.data import Splits, data_for
-from ltkit.dense import dense_run, new_model, rewind_weights
+from ltkit.dense import dense_runs, new_model, rewind_weights
 from ltkit.errors import LtkitError
 from ltkit.masks import (
     apply_mask,
@@ -33,7 +33,8 @@ from ltkit.masks import (
 )
 from ltkit.profiles import LESSON_SEED, pruning, sizes, training_recipe, with_overrides
 from ltkit.runs import Run
-from ltkit.training import TrainConfig, TrainResult, train
+from ltkit.stacked import Job, train_together
+from ltkit.training import TrainConfig, TrainResult
 
 ARMS = ("ticket", "reinit", "random_mask")
 
@@ -166,24 +167,41 @@ class IMPResult:
 
 def run_imp(config, data=None, device="cpu", cache=True, progress=True):
     """Run (or load from the cache) every round of `config`; returns an IMPResult."""
-    data = data_for(config, data, device)
-    run = sweep_cache(config, data, cache)
-    rewind_state = run.cached("rewind", lambda: rewind_weights(config, data, config.rewind_iter), data.device)
-    rounds = []
-    for r in range(config.rounds + 1):
+    return run_imps([config], data, device, cache, progress)[0]
+
+
+def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
+    """Several sweeps (one per seed, say) run round by round side by side, so that each round's arms of
+    every sweep train together, as one stack (ltkit.stacked). Returns their IMPResults, in order."""
+    if len({(config.dataset, config.model) for config in configs}) > 1:
+        raise LtkitError("run_imps runs sweeps of one model on one dataset; run the others separately")
+    data = data_for(configs[0], data, device)
+    runs = [sweep_cache(config, data, cache) for config in configs]
+    rewinds = [
+        run.cached("rewind", partial(rewind_weights, config, data, config.rewind_iter), data.device)
+        for config, run in zip(configs, runs)
+    ]
+    rounds = [[] for _ in configs]
+    for r in range(max(config.rounds for config in configs) + 1):
         step = f"round_{r:02d}"
-        if run.has(step):
-            record = run.load(step, data.device)
+        active = [i for i, config in enumerate(configs) if r <= config.rounds]
+        todo = [i for i in active if not runs[i].has(step)]
+        if r == 0:
+            new = dense_rounds([configs[i] for i in todo], data, cache, progress)
         else:
-            if r == 0:
-                record = dense_round(config, data, cache, progress)
-            else:
-                record = pruning_round(config, data, r, rewind_state, rounds[-1], run, progress)
-            run.save(step, record)
+            sweeps = [(configs[i], runs[i], rewinds[i], rounds[i][-1]) for i in todo]
+            new = pruning_rounds(sweeps, data, r, progress)
+        for i, record in zip(todo, new):
+            runs[i].save(step, record)
             for arm in ARMS:  # the round's file now holds what each arm's file held
-                run.forget(f"{step}_{arm}")
-        rounds.append(record)
-    return IMPResult(config=config, rounds=rounds, rewind_state=rewind_state, data=data)
+                runs[i].forget(f"{step}_{arm}")
+        new = dict(zip(todo, new))
+        for i in active:
+            rounds[i].append(new[i] if i in new else runs[i].load(step, data.device))
+    return [
+        IMPResult(config=config, rounds=sweep, rewind_state=rewind, data=data)
+        for config, sweep, rewind in zip(configs, rounds, rewinds)
+    ]
 
 
 def sweep_cache(config, data, cache=True):
@@ -192,33 +210,66 @@ def sweep_cache(config, data, cache=True):
     return Run("imp", key, records=(Round, ArmRun, TrainResult), enabled=cache)
 
 
-def dense_round(config, data, cache, progress):
-    """Round 0: the dense network, which is the ticket and both controls alike."""
-    dense = dense_run(config, data, cache, progress)
-    mask = full_mask(new_model(config, data))
-    return Round(
-        round=0,
-        weights_remaining=1.0,
-        masks={arm: mask for arm in ARMS},
-        results={arm: dense.result for arm in ARMS},
-        states={arm: dense.state for arm in ARMS},
-    )
+def dense_rounds(configs, data, cache, progress):
+    """Round 0 of each sweep: the dense network, which is the ticket and both controls alike."""
+    rounds = []
+    for config, dense in zip(configs, dense_runs(configs, data, cache, progress)):
+        mask = full_mask(new_model(config, data))
+        rounds.append(
+            Round(
+                round=0,
+                weights_remaining=1.0,
+                masks={arm: mask for arm in ARMS},
+                results={arm: dense.result for arm in ARMS},
+                states={arm: dense.state for arm in ARMS},
+            )
+        )
+    return rounds
 
 
-def pruning_round(config, data, r, rewind_state, previous, run, progress):
-    """Round r: prune the previous ticket's trained weights, then train the ticket and both controls.
+def pruning_rounds(sweeps, data, r, progress):
+    """Round r of each sweep (config, run, W_k, its previous Round): prune the previous ticket's trained
+    weights, then train the ticket and both controls, those of every sweep together.
 
-    Each arm is cached as soon as it finishes, so an interrupted round resumes at its unfinished arm.
+    Each arm is cached as soon as it is trained (with its stack), so an interrupted round resumes at its
+    unfinished arms.
     """
-    kinds = layer_kinds(new_model(config, data))
-    mask = prune_by_magnitude(previous.states["ticket"], previous.mask, config.rates, kinds, config.scope)
-    record = Round(round=r, weights_remaining=fraction_remaining(mask), masks={}, results={}, states={})
-    for arm in ARMS if config.controls else ("ticket",):
-        state, arm_mask = arm_start(config, data, r, arm, rewind_state, mask)
-        compute = partial(train_arm, config, data, state, arm_mask, f"round {r} {arm}", progress)
-        trained = run.cached(f"round_{r:02d}_{arm}", compute, device=data.device)
-        record.masks[arm], record.results[arm], record.states[arm] = arm_mask, trained.result, trained.state
-    return record
+    records, jobs = [], []
+    for config, run, rewind_state, previous in sweeps:
+        kinds = layer_kinds(new_model(config, data))
+        mask = prune_by_magnitude(previous.states["ticket"], previous.mask, config.rates, kinds, config.scope)
+        arms = {}
+        for arm in ARMS if config.controls else ("ticket",):
+            step = f"round_{r:02d}_{arm}"
+            state, arm_mask = arm_start(config, data, r, arm, rewind_state, mask)
+            if run.has(step):
+                arms[arm] = (arm_mask, run.load(step, data.device))
+                continue
+            model = new_model(config, data)
+            model.load_state_dict(state)
+            done = partial(save_arm, run, step, arms, arm)
+            jobs.append(Job(model, config.train, arm_mask, config.seed, config.rewind_iter, f"round {r} {arm}", done))
+        records.append((r, mask, arms))
+    train_together(jobs, data, progress)
+    return [round_record(r, mask, arms) for r, mask, arms in records]
+
+
+def save_arm(run, step, arms, arm, job):
+    """Cache a trained arm at once (an interrupted round resumes after it), and add it to its round's arms."""
+    arms[arm] = (job.mask, ArmRun(result=job.result, state=job.model.state_dict()))
+    run.save(step, arms[arm][1])
+
+
+def round_record(r, mask, arms):
+    """A Round from {arm: (mask, ArmRun)}, its arms in the order of ARMS."""
+    arms = {arm: arms[arm] for arm in ARMS if arm in arms}
+    return Round(
+        round=r,
+        weights_remaining=fraction_remaining(mask),
+        masks={arm: arm_mask for arm, (arm_mask, _) in arms.items()},
+        results={arm: trained.result for arm, (_, trained) in arms.items()},
+        states={arm: trained.state for arm, (_, trained) in arms.items()},
+    )
 
 
 def arm_start(config, data, r, arm, rewind_state, mask):
@@ -236,24 +287,7 @@ def arm_start(config, data, r, arm, rewind_state, mask):
     return rewind_state, random_mask_like(mask, generator)
 
 
-def train_arm(config, data, state, mask, desc, progress):
-    """One arm of a round: `state` under `mask`, trained from the rewind iteration to the end."""
-    model = new_model(config, data)
-    model.load_state_dict(state)
-    result = train(
-        model,
-        data,
-        config.train,
-        mask=mask,
-        data_seed=config.seed,
-        start_iter=config.rewind_iter,
-        progress=progress,
-        desc=desc,
-    )
-    return ArmRun(result=result, state=model.state_dict())
-
-
 def seed_sweeps(data, model, profile=None, seed=LESSON_SEED, **fields):
     """The profile's IMP sweep of `model` on `data` for the profile's number of seeds, from `seed` on."""
     seeds = range(seed, seed + sizes(profile, "imp")["seeds"])
-    return [run_imp(imp_config(data.name, model, profile, seed=s, **fields), data=data) for s in seeds]
+    return run_imps([imp_config(data.name, model, profile, seed=s, **fields) for s in seeds], data=data)

@@ -25,7 +25,8 @@ from ltkit.masks import as_rates, check_pruning, layer_kinds
 from ltkit.paths import PathResult, evaluate_line, path_points
 from ltkit.profiles import pruning, sizes, training_recipe, with_overrides
 from ltkit.runs import Run
-from ltkit.training import TrainConfig, train
+from ltkit.stacked import Job, train_together
+from ltkit.training import TrainConfig
 
 MEASURED = ("dense", "ticket", "random_mask", "reinit")  # the networks whose copies can be compared
 STABLE_BELOW = 0.02  # a barrier under 2 points of test error: stable (Frankle et al.'s convention)
@@ -137,10 +138,14 @@ def arm_instability(config, data, k, arm, weights_remaining, cache, progress):
         key["weights_remaining"] = weights_remaining
     run = Run("instability", key, records=(CopiesPair, PathResult), enabled=cache)
     start = functools.cache(partial(start_of, config, data, k, arm, weights_remaining, cache, progress))
-    pairs = [
-        run.cached(f"k{k:06d}_pair{pair}", partial(train_copies, config, data, k, start, pair, progress), data.device)
-        for pair in range(config.pairs)
-    ]
+    steps = [f"k{k:06d}_pair{pair}" for pair in range(config.pairs)]
+    pairs = {step: run.load(step, data.device) for step in steps if run.has(step)}
+    missing = [pair for pair, step in enumerate(steps) if step not in pairs]
+    if missing:
+        for pair, trained in zip(missing, train_copies(config, data, k, start, missing, progress)):
+            pairs[steps[pair]] = trained
+            run.save(steps[pair], trained)
+    pairs = [pairs[step] for step in steps]
     return Instability(
         barriers=[p.barrier for p in pairs],
         final_test_accs=[acc for p in pairs for acc in p.final_test_accs],
@@ -159,22 +164,26 @@ def start_of(config, data, k, arm, weights_remaining, cache, progress):
     return state, mask, record.weights_remaining
 
 
-def train_copies(config, data, k, start, pair, progress):
-    """Two copies of the network start() gives, trained from iteration k to the end with different data
-    orders, and the straight line between the two results."""
+def train_copies(config, data, k, start, pairs, progress):
+    """For each pair, two copies of the network start() gives, trained from iteration k to the end with
+    different data orders (every copy of every pair together, as one stack), and the straight line between
+    the two results: a CopiesPair per pair."""
     start_state, mask, kept = start()
-    ends, accuracies = [], []
-    for copy_number in (1, 2):
-        model = new_model(config, data)
-        model.load_state_dict(start_state)
-        data_seed = 1000 * config.seed + 2 * pair + copy_number
-        result = train(
-            model, data, config.train, mask=mask, data_seed=data_seed, start_iter=k, progress=progress, desc=f"k={k}"
-        )
-        ends.append(model.state_dict())
-        accuracies.append(result.final_test_acc)
-    line = evaluate_line(new_model(config, data), *ends, data, config.points, config.train_examples)
-    return CopiesPair(barrier=line.barrier, final_test_accs=accuracies, line=line, weights_remaining=kept)
+    jobs = []
+    for pair in pairs:
+        for copy_number in (1, 2):
+            model = new_model(config, data)
+            model.load_state_dict(start_state)
+            data_seed = 1000 * config.seed + 2 * pair + copy_number
+            jobs.append(Job(model, config.train, mask, data_seed, start_iter=k, desc=f"k={k}"))
+    train_together(jobs, data, progress)
+    trained = []
+    for first, second in zip(jobs[::2], jobs[1::2]):
+        ends = [first.model.state_dict(), second.model.state_dict()]
+        line = evaluate_line(new_model(config, data), *ends, data, config.points, config.train_examples)
+        accuracies = [first.result.final_test_acc, second.result.final_test_acc]
+        trained.append(CopiesPair(barrier=line.barrier, final_test_accs=accuracies, line=line, weights_remaining=kept))
+    return trained
 
 
 def ticket_sweep(config, data, k, weights_remaining, cache=True, progress=True):

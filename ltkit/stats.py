@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ltkit.dense import dense_run
+from ltkit.dense import dense_runs
 from ltkit.errors import LtkitError
 from ltkit.imp import ARMS
 
@@ -93,5 +93,5 @@ def matching(config, data, seeds=MATCHING_SEEDS, cache=True, progress=True):
     config.seed and the ones after it."""
     if seeds < 2:
         raise LtkitError(f"matching needs the dense network on at least 2 seeds, for its spread; got seeds={seeds}")
-    runs = [dense_run(replace(config, seed=config.seed + i), data, cache, progress) for i in range(seeds)]
+    runs = dense_runs([replace(config, seed=config.seed + i) for i in range(seeds)], data, cache, progress)
     return Matching([run.result.final_test_acc for run in runs])

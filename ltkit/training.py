@@ -231,8 +231,7 @@ def training_batches(data, config, seed):
     """Mini-batches (x, y) of the training split, forever, in the order `seed` gives; augmented when the
     config says so."""
     generator = torch.Generator().manual_seed(seed)
-    for idx in batch_indices(len(data.y_train), config.batch_size, generator):
-        idx = idx.to(data.device)
+    for idx in batch_indices(len(data.y_train), config.batch_size, generator, data.device):
         x = data.x_train[idx]
         yield (augment_images(x, generator) if config.augment else x), data.y_train[idx]
 

@@ -12,8 +12,10 @@ from ltkit.data import Splits, load_dataset
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)
 
-# Every module that calls train() itself; count_training patches each of them.
-TRAINING_MODULES = (dense, imp, instability, oneshot)
+# Every module that calls train() itself, and every one that trains Jobs with train_together (stacked or
+# not): count_training patches each of them.
+TRAINING_MODULES = (dense, oneshot)
+STACKING_MODULES = (dense, imp, instability)
 
 
 @pytest.fixture
@@ -61,8 +63,8 @@ def mnist1d(data_root, mnist1d_once):
 
 @pytest.fixture
 def count_training(monkeypatch):
-    """Every call of train() by the experiments (dense runs, IMP, instability, one-shot retraining), by its
-    description (None for a replay to the rewind iteration)."""
+    """Every network trained by the experiments (dense runs, IMP, instability, one-shot retraining), by its
+    description (None for a replay to the rewind iteration), whether alone or in a stack."""
     calls = []
     for module in TRAINING_MODULES:
         real_train = module.train
@@ -72,6 +74,14 @@ def count_training(monkeypatch):
             return real_train(*args, **kwargs)
 
         monkeypatch.setattr(module, "train", counting)
+    for module in STACKING_MODULES:
+        real_together = module.train_together
+
+        def counting_jobs(jobs, *args, real_together=real_together, **kwargs):
+            calls.extend(job.desc for job in jobs)
+            return real_together(jobs, *args, **kwargs)
+
+        monkeypatch.setattr(module, "train_together", counting_jobs)
     return calls
 
 

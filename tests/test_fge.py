@@ -86,11 +86,16 @@ def test_an_ensemble_of_probabilities_is_not_an_ensemble_of_logits():
 def recorded(monkeypatch):
     """What run_fge trains: dense networks (seed, iterations), and each train_on phase's learning rates."""
     calls = dict(dense=[], phases=[])
-    real_dense, real_train_on, real_step = fge.dense_weights, fge.train_on, fge.train_step
+    real_dense, real_states = fge.dense_weights, fge.dense_states
+    real_train_on, real_step = fge.train_on, fge.train_step
 
     def dense_weights(config, data, seed, iterations=None, cache=True, progress=True):
         calls["dense"].append((seed, iterations))
         return real_dense(config, data, seed, iterations, cache, progress)
+
+    def dense_states(config, data, seeds, iterations=None, cache=True, progress=True):
+        calls["dense"].extend((seed, iterations) for seed in seeds)
+        return real_states(config, data, seeds, iterations, cache, progress)
 
     def phase(*args, **kwargs):
         bound = inspect.signature(real_train_on).bind(*args, **kwargs)
@@ -103,6 +108,7 @@ def recorded(monkeypatch):
         return real_step(model, optimizer, *args)
 
     monkeypatch.setattr(fge, "dense_weights", dense_weights)
+    monkeypatch.setattr(fge, "dense_states", dense_states)
     monkeypatch.setattr(fge, "train_on", phase)
     monkeypatch.setattr(fge, "train_step", step)
     return calls

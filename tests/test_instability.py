@@ -55,15 +55,19 @@ def errors_along_the_line(ends, data, points):
 @pytest.fixture
 def copies(monkeypatch):
     """Every pair of copies trained: {"desc", "data_seed", "start_iter", "mask", "start" and "end" weights}."""
-    calls, real_train = [], instability.train
+    calls, real_train_together = [], instability.train_together
 
-    def spy(model, data, config, **kwargs):
-        call = dict(copy.deepcopy(kwargs), start=copy.deepcopy(model.state_dict()), iterations=config.iterations)
-        result = real_train(model, data, config, **kwargs)
-        calls.append(dict(call, end=copy.deepcopy(model.state_dict()), final_test_acc=result.final_test_acc))
-        return result
+    def spy(jobs, data, progress=True):
+        starts = [copy.deepcopy(job.model.state_dict()) for job in jobs]
+        results = real_train_together(jobs, data, progress)
+        for job, start, result in zip(jobs, starts, results):
+            settings = dict(desc=job.desc, data_seed=job.data_seed, start_iter=job.start_iter, mask=job.mask)
+            end = copy.deepcopy(job.model.state_dict())
+            calls.append(dict(settings, start=start, iterations=job.config.iterations, end=end))
+            calls[-1]["final_test_acc"] = result.final_test_acc
+        return results
 
-    monkeypatch.setattr(instability, "train", spy)
+    monkeypatch.setattr(instability, "train_together", spy)
     return calls
 
 

@@ -176,9 +176,13 @@ def test_bad_settings_are_explained():
 
 
 def test_the_training_counter_patches_every_experiment_module_that_trains():
-    from tests.conftest import TRAINING_MODULES
+    from ltkit.stacked import train_together
+    from tests.conftest import STACKING_MODULES, TRAINING_MODULES
 
     for info in pkgutil.iter_modules(ltkit.__path__):
         module = importlib.import_module(f"ltkit.{info.name}")
-        if getattr(module, "train", None) is train and info.name not in ("cli", "training"):
+        # ltkit.stacked's own calls of train() are counted where its train_together is called
+        if getattr(module, "train", None) is train and info.name not in ("cli", "training", "stacked"):
             assert module in TRAINING_MODULES, f"ltkit.{info.name} trains: count it in conftest.TRAINING_MODULES"
+        if getattr(module, "train_together", None) is train_together and info.name != "stacked":
+            assert module in STACKING_MODULES, f"ltkit.{info.name} trains jobs: count it in conftest.STACKING_MODULES"

@@ -1,0 +1,281 @@
+"""Several networks of one architecture trained in lockstep, as one stacked network.
+
+Every experiment of the course trains many small networks of one architecture: a round of IMP trains a
+ticket and two controls, a lesson repeats that over seeds, an instability analysis trains pairs of copies.
+One at a time, a small network's step costs more in overhead (Python, one small kernel after another)
+than in arithmetic. Stacked, the N networks' weights become one tensor per layer with a leading dimension
+of N, and every step runs each layer once for all of them: batched matrix products for the fully
+connected networks, `torch.func.vmap` (which turns convolutions into grouped ones) for the others.
+
+Nothing is shared but the arithmetic. Each network keeps its own initial weights, mask, mini-batches (its
+own data seed), optimizer state (Adam and SGD update every weight on its own, so one optimizer over the
+stacked tensors is N separate ones), BatchNorm statistics, evaluations, early-stop weights and test
+figures. The loss that is backpropagated is the *sum* of the networks' mean losses, so each network's
+gradient is exactly the one it would get alone (a mean over networks would shrink each by N).
+
+`train_together(jobs, data)` trains a list of Jobs as stacks of up to `stack_size()` networks;
+$LTKIT_STACK=0 trains them one at a time with `training.train`, the loop this one is tested against step
+for step (tests/test_stacked.py).
+"""
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from ltkit.data import augment_images, batch_indices
+from ltkit.errors import LtkitError
+from ltkit.models import MLP
+from ltkit.progress import progress_bar
+from ltkit.training import (
+    TrainConfig,
+    TrainResult,
+    learning_rate,
+    make_optimizer,
+    set_learning_rate,
+    train,
+)
+
+
+@dataclass
+class Job:
+    """One network to train: `model` holds the weights it starts from and is trained in place."""
+
+    model: nn.Module
+    config: TrainConfig
+    mask: dict = None  # keep only these weights (as in training.train)
+    data_seed: int = 0
+    start_iter: int = 0
+    desc: str = "training"
+    finished: object = field(default=None, repr=False)  # called with the job as soon as it is trained
+    result: TrainResult = field(default=None, repr=False)  # filled in by train_together
+
+
+def stack_size(device="cpu"):
+    """How many networks train as one stack: $LTKIT_STACK when set (0: none, one network at a time), else
+    27 on a CPU (the largest stack of benchmarks/stacked.py; more adds little) and 16 on a GPU (whose
+    memory a stack of 16 ResNet-20s at batch 128 fits on a 16 GB Colab T4)."""
+    asked = os.environ.get("LTKIT_STACK")
+    if asked is None:
+        return 27 if torch.device(device).type == "cpu" else 16
+    if not asked.isdigit():
+        raise LtkitError(f"$LTKIT_STACK must be a whole number (0: train one network at a time); got {asked!r}")
+    return int(asked)
+
+
+def train_together(jobs, data, progress=True):
+    """Train every job (each model in place); returns their TrainResults, in order.
+
+    Jobs with the same recipe, start iteration and architecture train as one stack (several, if there are
+    more than stack_size()) where stacking pays; a job alone, and every job with $LTKIT_STACK=0, trains
+    with training.train. Each job's `finished` is called as soon as its stack is done (to cache it then).
+    """
+    size = stack_size(data.device)
+    for group in compatible_groups(jobs):
+        if size == 0 or not stacking_pays(group[0].model, data.device):
+            for job in group:
+                finish(job, train_alone(job, data, progress))
+            continue
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            if len(chunk) == 1:  # a stack of one is the network alone
+                finish(chunk[0], train_alone(chunk[0], data, progress))
+                continue
+            for job, result in zip(chunk, train_stack(chunk, data, progress)):
+                finish(job, result)
+    return [job.result for job in jobs]
+
+
+def finish(job, result):
+    job.result = result
+    if job.finished:
+        job.finished(job)
+
+
+def stacking_pays(model, device):
+    """Whether a stack of this network trains faster than its networks one at a time. On a GPU, where a
+    small network's step is bound by kernel launches, always; on a CPU only for the fully connected
+    networks (benchmarks/stacked.py: vmap's convolutions are slower there than one network after another)."""
+    return torch.device(device).type != "cpu" or isinstance(model, MLP)
+
+
+def train_alone(job, data, progress):
+    return train(job.model, data, job.config, job.mask, job.data_seed, job.start_iter, progress=progress, desc=job.desc)
+
+
+def compatible_groups(jobs):
+    """Jobs split into groups that can share a stack: same recipe, start and shapes of weights."""
+    groups = {}
+    for job in jobs:
+        shapes = tuple((name, tuple(t.shape)) for name, t in job.model.state_dict().items())
+        groups.setdefault((job.config, job.start_iter, type(job.model), shapes), []).append(job)
+    return list(groups.values())
+
+
+class StackedNetwork:
+    """N networks of one architecture as one: every parameter and buffer stacked along a first dimension."""
+
+    def __init__(self, models):
+        params, buffers = stack_module_state(models)  # copies; the parameters are leaves that need grads
+        self.params = params
+        self.tensors = {**params, **buffers}  # in the state_dict's names
+        self.template = copy.deepcopy(models[0]).to("meta")  # the architecture, without weights
+        self.size = len(models)
+
+    def parameters(self):
+        return list(self.params.values())
+
+    def train(self, mode=True):
+        self.template.train(mode)
+
+    def __call__(self, x, tensors=None, shared=False):
+        """Logits [N, B, classes] of inputs [N, B, ...], one batch per network, or with shared=True of one
+        batch [B, ...] that every network sees (validation and test data)."""
+        tensors = self.tensors if tensors is None else tensors
+        if isinstance(self.template, MLP):
+            return self.fully_connected(x.expand(self.size, *x.shape) if shared else x, tensors)
+        one = lambda t, x: functional_call(self.template, t, (x,))  # noqa: E731
+        return vmap(one, in_dims=(0, None if shared else 0))(tensors, x)
+
+    def fully_connected(self, x, tensors):
+        """An MLP's layers as batched matrix products: a third of vmap's time for these small networks."""
+        h = x.flatten(2)
+        for name, layer in self.template.layers.named_children():
+            if isinstance(layer, nn.Linear):
+                weight, bias = tensors[f"layers.{name}.weight"], tensors[f"layers.{name}.bias"]
+                h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+            elif isinstance(layer, nn.ReLU):
+                h = torch.relu(h)
+        return h
+
+    def snapshot(self):
+        return {name: t.detach().clone() for name, t in self.tensors.items()}
+
+    def state_dict(self, i, tensors=None):
+        """Network i's weights and buffers, as its own state_dict."""
+        tensors = self.tensors if tensors is None else tensors
+        return {name: t[i].detach().clone() for name, t in tensors.items()}
+
+
+def stacked_mask(jobs, net):
+    """The jobs' masks stacked, as float tensors (1 keeps), for every weight any of them prunes."""
+    names = sorted({name for job in jobs if job.mask for name in job.mask})
+    ones = {name: torch.ones_like(net.params[name][0]) for name in names}
+    return {
+        name: torch.stack([job.mask[name].to(ones[name]) if job.mask else ones[name] for job in jobs]) for name in names
+    }
+
+
+def train_stack(jobs, data, progress=True):
+    """Train jobs with the same recipe and start as one stack: the loop of training.train, for N networks."""
+    config, start_iter = jobs[0].config, jobs[0].start_iter
+    if not 0 <= start_iter <= config.iterations:
+        raise LtkitError(f"start iteration {start_iter} is outside the run's 0..{config.iterations} iterations")
+    net = StackedNetwork([job.model for job in jobs])
+    mask = stacked_mask(jobs, net)
+    with torch.no_grad():
+        for name, keep in mask.items():
+            net.params[name].mul_(keep)
+    optimizer = make_optimizer(net, config)
+    batches = stacked_batches(data, config, [job.data_seed for job in jobs])
+    histories = [[] for _ in jobs]
+    best, best_loss = net.snapshot(), torch.full((net.size,), math.inf, dtype=torch.float64)
+    running = torch.zeros(net.size, 2, device=data.device)
+    steps_since_eval = 0
+    started = time.perf_counter()
+    net.train()
+    desc = jobs[0].desc if len(jobs) == 1 else f"{len(jobs)} networks stacked"
+    bar = progress_bar(progress, desc, total=config.iterations - start_iter)
+    for iteration in range(start_iter, config.iterations + 1):
+        if iteration == start_iter or iteration % config.eval_every == 0 or iteration == config.iterations:
+            rows = record_stack(net, data, iteration, running, steps_since_eval)
+            val_loss = torch.tensor([row["val_loss"] for row in rows], dtype=torch.float64)
+            keep_best(net, best, improved=val_loss < best_loss)
+            best_loss = torch.minimum(best_loss, val_loss)
+            for history, row in zip(histories, rows):
+                history.append(row)
+            running.zero_()
+            steps_since_eval = 0
+        if iteration == config.iterations:
+            break
+        set_learning_rate(optimizer, learning_rate(config, iteration))
+        running += stacked_step(net, optimizer, *next(batches), mask)
+        steps_since_eval += 1
+        bar.update(1)
+    bar.close()
+    seconds = (time.perf_counter() - started) / net.size  # each network's share of the stack's time
+    early_stop_test = evaluate_stack(net, data.x_test, data.y_test, best)
+    final_test = evaluate_stack(net, data.x_test, data.y_test)
+    for i, job in enumerate(jobs):
+        job.model.load_state_dict(net.state_dict(i))
+    return [
+        TrainResult(history=h, early_stop_test=e, final_test=f, seconds=seconds)
+        for h, e, f in zip(histories, early_stop_test, final_test)
+    ]
+
+
+def stacked_batches(data, config, seeds):
+    """Every network's next mini-batch, stacked: inputs [N, B, ...] and labels [N, B]; network i's are the
+    ones training.training_batches gives for seeds[i] (the same generator draws, in the same order)."""
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    streams = [batch_indices(len(data.y_train), config.batch_size, g, data.device) for g in generators]
+    while True:
+        idx = torch.stack([next(stream) for stream in streams])
+        x = data.x_train[idx]
+        if config.augment:
+            x = torch.stack([augment_images(one, generator) for one, generator in zip(x, generators)])
+        yield x, data.y_train[idx]
+
+
+def stacked_step(net, optimizer, x, y, mask):
+    """One masked step of every network; returns [N, 2]: each one's batch loss and accuracy (no sync)."""
+    logits = net(x)
+    losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(net.size, -1).mean(1)
+    optimizer.zero_grad(set_to_none=True)
+    losses.sum().backward()  # the sum, not the mean: each network's gradient as if it trained alone
+    for name, keep in mask.items():
+        net.params[name].grad.mul_(keep)
+    optimizer.step()
+    accuracy = (logits.argmax(2) == y).float().mean(1)
+    return torch.stack([losses.detach(), accuracy], 1)
+
+
+@torch.no_grad()
+def keep_best(net, best, improved):
+    """Copy the weights of the networks whose validation loss improved into `best` (early stopping)."""
+    improved = improved.to(next(iter(best.values())).device)
+    for name, tensor in net.tensors.items():
+        best[name][improved] = tensor[improved]
+
+
+@torch.no_grad()
+def evaluate_stack(net, x, y, tensors=None, batch_size=2000):
+    """Each network's (mean cross-entropy loss, accuracy) on (x, y), in evaluation mode: a list of N pairs."""
+    was_training = net.template.training
+    net.train(False)
+    loss_sum = torch.zeros(net.size, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(net.size, dtype=torch.long, device=x.device)
+    for start in range(0, len(y), batch_size):
+        logits = net(x[start : start + batch_size], tensors, shared=True)
+        labels = y[start : start + batch_size]
+        losses = F.cross_entropy(logits.flatten(0, 1), labels.repeat(net.size), reduction="none")
+        loss_sum += losses.view(net.size, -1).sum(1).double()
+        correct += (logits.argmax(2) == labels).sum(1)
+    net.train(was_training)
+    return [(loss / len(y), hits / len(y)) for loss, hits in zip(loss_sum.tolist(), correct.tolist())]
+
+
+def record_stack(net, data, iteration, running, steps):
+    """One row of every network's learning curve (as training.record makes for one)."""
+    train_figures = (running / steps).tolist() if steps else [[math.nan, math.nan]] * net.size
+    validation = evaluate_stack(net, data.x_val, data.y_val)
+    return [
+        dict(iteration=iteration, train_loss=tl, train_acc=ta, val_loss=vl, val_acc=va)
+        for (tl, ta), (vl, va) in zip(train_figures, validation)
+    ]

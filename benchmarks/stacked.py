@@ -38,8 +38,8 @@ from ltkit.training import train
 ARCHITECTURES = {  # model: (dataset of its recipe, input shape, steps timed on a CPU)
     "mlp": ("mnist1d", (40,), 300),
     "lenet300_100": ("fashion-mnist", (1, 28, 28), 100),
-    "conv2": ("cifar10", (3, 32, 32), 10),
-    "resnet20": ("cifar10", (3, 32, 32), 3),
+    "conv2": ("cifar10", (3, 32, 32), 2),
+    "resnet20": ("cifar10", (3, 32, 32), 2),
 }
 
 
@@ -148,17 +148,20 @@ def paper_costs(device, steps):
         lenet["iterations"] * t[15][0] + evals * t[15][1]
     )
     rows = [dict(experiment="LeNet-300-100 figure", one_at_a_time_h=alone / 3600, stacked_h=stacked / 3600)]
+    print_cost(rows[-1])
     steps = max(1, steps // 20)
     t = {n: step_and_eval_seconds(resnet["model"], resnet["shape"], n, device, steps) for n in (1, 2 * resnet["pairs"])}
     lengths = [62_400 - k for k in resnet["ks"]]
     alone = sum(2 * resnet["pairs"] * (n * t[1][0] + n // 100 * t[1][1]) for n in lengths)
     stacked = sum(n * t[2 * resnet["pairs"]][0] + n // 100 * t[2 * resnet["pairs"]][1] for n in lengths)
     rows.append(dict(experiment="ResNet-20 instability curve", one_at_a_time_h=alone / 3600, stacked_h=stacked / 3600))
-    for row in rows:
-        print(
-            f"{row['experiment']:<30}{row['one_at_a_time_h']:>10.2f} h one at a time{row['stacked_h']:>10.2f} h stacked"
-        )
+    print_cost(rows[-1])
     return rows
+
+
+def print_cost(row):
+    hours = f"{row['one_at_a_time_h']:>10.2f} h one at a time{row['stacked_h']:>10.2f} h stacked"
+    print(f"{row['experiment']:<30}{hours}", flush=True)
 
 
 def main():

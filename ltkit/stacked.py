@@ -100,9 +100,15 @@ def finish(job, result):
 
 def stacking_pays(model, device):
     """Whether a stack of this network trains faster than its networks one at a time. On a GPU, where a
-    small network's step is bound by kernel launches, always; on a CPU only for the fully connected
-    networks (benchmarks/stacked.py: vmap's convolutions are slower there than one network after another)."""
-    return torch.device(device).type != "cpu" or isinstance(model, MLP)
+    small network's step is bound by kernel launches, always. On a CPU only for small fully connected
+    networks, whose step is bound by overhead (benchmarks/stacked.py, one thread: the MNIST-1D MLP, 15,000
+    weights, 1.9x faster in stacks of 9); a larger network's step is arithmetic already, and a stack of
+    LeNet-300-100s (266,000 weights) or of Conv-2s was 0.7-0.9x as fast as one network after another."""
+    small = sum(p.numel() for p in model.parameters()) <= SMALL_NETWORK
+    return torch.device(device).type != "cpu" or (isinstance(model, MLP) and small)
+
+
+SMALL_NETWORK = 50_000  # weights: on a CPU, fully connected networks up to this size train faster stacked
 
 
 def train_alone(job, data, progress):

@@ -113,13 +113,14 @@ def test_ltkit_stack_0_trains_one_at_a_time_and_groups_by_recipe(mnist1d, monkey
     assert stacks == [] and results[0].history[-1]["iteration"] == 10  # training.train did it
 
 
-def test_stack_size_is_checked_and_convolutions_stack_only_on_a_gpu(monkeypatch):
+def test_stack_size_is_checked_and_only_small_mlps_stack_on_a_cpu(monkeypatch):
     monkeypatch.setenv("LTKIT_STACK", "many")
     with pytest.raises(LtkitError, match="LTKIT_STACK"):
         stack_size()
     monkeypatch.delenv("LTKIT_STACK")
     assert stack_size("cpu") > 1 and stack_size("cuda") > 1
     assert stacking_pays(build_model("mlp", (40,)), "cpu") and not stacking_pays(build_model("cnn1d", (40,)), "cpu")
+    assert not stacking_pays(build_model("lenet300_100", (1, 28, 28)), "cpu")
     assert stacking_pays(build_model("cnn1d", (40,)), "cuda")
 
 

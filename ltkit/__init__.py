@@ -3,7 +3,7 @@
 The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
 - the machine and the data: runtime, data, profiles, errors;
 - networks and training: models, masks, training, stacked (many networks trained as one), dense;
-- pruning and tickets: oneshot, imp, stats (over seeds, matching);
+- pruning and tickets: oneshot, imp, stats (over seeds, matching), at_init (pruning at initialisation);
 - stability and connectivity: paths, instability, rewinding, curves, align, fge;
 - results kept: config (settings and their cache keys), runs (the run cache), cache (export and import);
 - what students see: plots, plots_connectivity, plots_style, progress, dashboards, sweep_form;
@@ -13,6 +13,7 @@ The names below are what a lesson or a script needs; everything else is reachabl
 
 from ltkit import dashboards, plots
 from ltkit.align import run_alignment
+from ltkit.at_init import prune_at_init_config, run_prune_at_init
 from ltkit.curves import curve_config, run_curve, run_plane
 from ltkit.data import available_datasets, load_dataset
 from ltkit.dense import train_dense
@@ -54,6 +55,8 @@ __all__ = [
     "across_seeds",
     "controls_table",
     "matching",
+    "prune_at_init_config",
+    "run_prune_at_init",
     # stability, curves, ensembles
     "instability_config",
     "run_instability",

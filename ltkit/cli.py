@@ -8,6 +8,7 @@
     ltkit rewinding                                                      # late rewinding, lesson 05's experiment
     ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
     ltkit align --dataset fashion-mnist --model lenet300_100             # the line, before and after weight matching
+    ltkit prune-at-init --dataset mnist1d --model mlp                    # SNIP, GraSP, SynFlow against IMP
     ltkit fge --dataset fashion-mnist --model lenet300_100               # fast geometric ensembling
 
 Results go through the run cache (data/runs), so the same command again returns at once and an
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from ltkit.align import run_alignment
+from ltkit.at_init import CHECKS, prune_at_init_config, run_prune_at_init
 from ltkit.cache import export_runs, import_runs
 from ltkit.curves import CURVES, curve_config, run_curve
 from ltkit.data import DATASETS, available_datasets, load_dataset
@@ -161,6 +163,12 @@ def build_parser():
     )
     add_common(align)
     align.set_defaults(run=command_align)
+
+    at_init = commands.add_parser(
+        "prune-at-init", help="SNIP, GraSP, SynFlow, magnitude and random pruning at initialisation against IMP"
+    )
+    add_common(at_init)
+    at_init.set_defaults(run=command_prune_at_init)
 
     rewinding = commands.add_parser(
         "rewinding", help="late rewinding: IMP rewound to k=0 against an early k, matching and stability"
@@ -362,6 +370,32 @@ def format_align_table(config, result):
     lines.append(
         f"barrier (points): before {100 * result.line.barrier:.1f}, after alignment {100 * result.aligned.barrier:.1f}"
     )
+    return "\n".join(lines)
+
+
+def command_prune_at_init(args):
+    config = prune_at_init_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    device = setup(args.device, seed=args.seed)
+    result = run_prune_at_init(config, device=device, cache=not args.no_cache)
+    report = result.to_json()
+    print(format_at_init_table(config, report["methods"]))
+    return report
+
+
+def format_at_init_table(config, methods):
+    kept = [row["weights_remaining"] for row in methods["imp"]]
+    lines = [
+        f"{config.model} on {config.dataset}, seed {config.seed}: final test accuracy (%) of each method's subnetwork,"
+        " and of its checks (shuffled within layers / re-initialised / inverted scores)",
+        f"{'method':<10}" + "".join(f"{100 * w:>22.1f}%" for w in kept),
+    ]
+    for method, rows in methods.items():
+        cells = []
+        for row in rows:
+            checks = [row.get(f"{check}_final_test_acc") for check in CHECKS]
+            checks = "/".join("-" if acc is None else f"{100 * acc:.1f}" for acc in checks)
+            cells.append(f"{100 * row['final_test_acc']:.1f} ({checks})")
+        lines.append(f"{method:<10}" + "".join(f"{cell:>23}" for cell in cells))
     return "\n".join(lines)
 
 

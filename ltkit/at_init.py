@@ -1,0 +1,266 @@
+"""Pruning at initialisation: can a ticket be found before training, and what do such methods really find?
+
+Lottery tickets need the network trained (IMP trains it once per round). Methods that prune at
+initialisation score every weight of W_0 and keep the best-scoring fraction, globally, in one go:
+- SNIP (Lee et al. 2019, https://arxiv.org/abs/1810.02340): |w * dL/dw| on training data, the loss's
+  sensitivity to removing each weight;
+- GraSP (Wang et al. 2020, https://arxiv.org/abs/2002.07376): -w * (H g), keeping the weights whose removal
+  least reduces the gradient's flow (it keeps the *lowest* scores);
+- SynFlow (Tanaka et al. 2020, https://arxiv.org/abs/2006.05467): |w * dR/dw| with R the output of the
+  network with every weight made positive on an input of ones: no data at all, and iterative (100 rounds,
+  the kept fraction shrinking exponentially), so that no layer is cut off;
+- magnitude at initialisation (|w| of W_0) and random pruning (each layer keeps the same fraction), the
+  baselines.
+Frankle et al. 2021 ("Pruning Neural Networks at Initialization: Why Are We Missing the Mark?",
+https://arxiv.org/abs/2009.08576) check what such a mask knows: shuffle it within each layer, re-initialise
+the kept weights, or invert the scores (keep the worst). At-init methods keep their accuracy when shuffled
+or re-initialised, as if only each layer's fraction mattered; IMP's tickets do not.
+
+`run_prune_at_init(config)` trains every method's subnetwork at IMP's sparsities, with its checks, each
+from W_0 (IMP's from W_k) by the same recipe, all as stacks (ltkit.stacked), cached one by one.
+"""
+
+import math
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+
+from ltkit.config import Settings, check_network
+from ltkit.data import data_for
+from ltkit.dense import new_model
+from ltkit.errors import LtkitError
+from ltkit.imp import IMPConfig, run_imp
+from ltkit.masks import layer_kinds, random_mask_like
+from ltkit.profiles import pruning, sizes, training_recipe, with_overrides
+from ltkit.runs import Run
+from ltkit.stacked import Job, train_together
+from ltkit.training import TrainConfig, TrainResult
+
+SCORED = ("snip", "grasp", "synflow", "magnitude")  # methods that rank weights (and can be inverted)
+METHODS = (*SCORED, "random", "imp")
+CHECKS = ("shuffled", "reinit", "inverted")
+
+
+@dataclass(frozen=True)
+class PruneAtInitConfig(Settings):
+    dataset: str
+    model: str
+    train: TrainConfig
+    rounds: tuple = (2, 5, 8, 10)  # IMP rounds whose sparsities every method is compared at
+    seed: int = 0
+    rewind_iter: int = 0  # IMP's k
+    score_examples: int = 1000  # training examples SNIP and GraSP score on
+    synflow_iterations: int = 100
+
+    def __post_init__(self):
+        check_network(self)
+        if not self.rounds or min(self.rounds) < 1:
+            raise LtkitError(f"rounds must be IMP rounds of 1 or more; got {self.rounds}")
+
+
+def prune_at_init_config(dataset, model, profile=None, epochs=None, **fields):
+    """The PruneAtInitConfig of `model` on `dataset` in a profile (`epochs` resizes its runs); other keyword
+    arguments replace its fields. By default it compares at IMP rounds 2, 5, 8 and 10 (64%, 33%, 17% and
+    11% of the weights pruned like LeNet), fewer if the profile's sweeps are shorter."""
+    train = training_recipe(dataset, model, profile, epochs)
+    rounds = sizes(profile, "imp")["rounds"]
+    defaults = dict(rounds=tuple(r for r in (2, 5, 8, 10, 13, 16, 20) if r <= rounds))
+    fields = with_overrides(defaults, fields, PruneAtInitConfig, "prune_at_init_config")
+    return PruneAtInitConfig(dataset, model, train, **fields)
+
+
+# --- scores ------------------------------------------------------------------------------------------------
+
+
+def prunable(model):
+    params = dict(model.named_parameters())
+    return {name: params[name] for name in layer_kinds(model)}
+
+
+def snip_scores(model, x, y):
+    """|w * dL/dw| (Lee et al. 2019)."""
+    weights = prunable(model)
+    loss = F.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(weights.values()))
+    return {name: (w * g).abs().detach() for (name, w), g in zip(weights.items(), grads)}
+
+
+def grasp_scores(model, x, y):
+    """-w * (H g) (Wang et al. 2020): g the loss's gradient, H its Hessian; the lowest scores are kept."""
+    weights = prunable(model)
+    g = [t.detach() for t in torch.autograd.grad(F.cross_entropy(model(x), y), list(weights.values()))]
+    grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(weights.values()), create_graph=True)
+    hg = torch.autograd.grad(sum((a * b).sum() for a, b in zip(grads, g)), list(weights.values()))
+    return {name: -(w * h).detach() for (name, w), h in zip(weights.items(), hg)}
+
+
+def synflow_scores(model, input_shape):
+    """|w * dR/dw| (Tanaka et al. 2020), R the sum of the outputs of the network with |w| on all ones."""
+    weights = prunable(model)
+    signs = {name: torch.sign(p.detach()) for name, p in model.state_dict().items() if p.is_floating_point()}
+    with torch.no_grad():
+        for p in model.state_dict().values():
+            if p.is_floating_point():
+                p.abs_()
+    model.eval()
+    output = model(torch.ones(1, *input_shape, device=next(model.parameters()).device, dtype=torch.float64))
+    grads = torch.autograd.grad(output.sum(), list(weights.values()))
+    scores = {name: (w * g).abs().detach() for (name, w), g in zip(weights.items(), grads)}
+    with torch.no_grad():
+        for name, p in model.state_dict().items():
+            if p.is_floating_point():
+                p.mul_(signs[name])
+    model.train()
+    return scores
+
+
+def keep_best(scores, weights_remaining, keep_lowest=False):
+    """The mask keeping the best-scoring `weights_remaining` of all the weights scored together (the
+    highest scores, or the lowest); each layer keeps at least its best weight, so none is cut off."""
+    signed = {name: -s if keep_lowest else s for name, s in scores.items()}
+    flat = torch.cat([s.flatten() for s in signed.values()])
+    count = max(1, round(weights_remaining * flat.numel()))
+    threshold = torch.topk(flat, count).values[-1]
+    mask = {name: s >= threshold for name, s in signed.items()}
+    for name, s in signed.items():
+        if not mask[name].any():
+            mask[name].view(-1)[torch.argmax(s)] = True
+    return mask
+
+
+def score_mask(method, config, data, weights_remaining, invert=False):
+    """The mask `method` keeps at `weights_remaining` of W_0 (inverted: the worst-scoring weights)."""
+    model = new_model(config, data)
+    if method == "magnitude":
+        scores = {name: w.detach().abs() for name, w in prunable(model).items()}
+    elif method == "synflow":
+        return synflow_mask(config, data, weights_remaining, invert)
+    else:
+        generator = torch.Generator().manual_seed(config.seed)
+        idx = torch.randperm(len(data.y_train), generator=generator)[: config.score_examples].to(data.device)
+        score = snip_scores if method == "snip" else grasp_scores
+        scores = score(model, data.x_train[idx], data.y_train[idx])
+    keep_lowest = (method == "grasp") != invert
+    return keep_best(scores, weights_remaining, keep_lowest)
+
+
+def synflow_mask(config, data, weights_remaining, invert=False):
+    """SynFlow's iterative pruning: scores recomputed on the masked network as the kept fraction shrinks
+    exponentially from 1 to `weights_remaining` over config.synflow_iterations. Inverted: the weights
+    with the lowest scores of the whole network, in one go."""
+    model = new_model(config, data).double()  # R is a product of many weights: float64 keeps it finite
+    if invert:
+        return keep_best(synflow_scores(model, data.input_shape), weights_remaining, keep_lowest=True)
+    mask = {name: torch.ones_like(w, dtype=torch.bool) for name, w in prunable(model).items()}
+    for i in range(1, config.synflow_iterations + 1):
+        with torch.no_grad():
+            for name, w in prunable(model).items():
+                w.mul_(mask[name])
+        scores = synflow_scores(model, data.input_shape)
+        scores = {name: torch.where(mask[name], s, -math.inf) for name, s in scores.items()}
+        mask = keep_best(scores, weights_remaining ** (i / config.synflow_iterations))
+    return mask
+
+
+def shuffled(mask, seed):
+    """The mask's kept positions shuffled within each layer: the same per-layer fractions, nothing else."""
+    return random_mask_like(mask, torch.Generator().manual_seed(seed))
+
+
+# --- the experiment ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PruneAtInitResult:
+    config: PruneAtInitConfig
+    weights_remaining: list  # per compared round
+    results: dict = field(repr=False)  # {(method, check or "", round): TrainResult}
+
+    def to_json(self):
+        """{"methods": {method: [one row per sparsity: weights_remaining, final_test_acc, and each check's]}}."""
+        methods = {}
+        for method in METHODS:
+            rows = []
+            for r, kept in zip(self.config.rounds, self.weights_remaining):
+                row = dict(weights_remaining=kept, final_test_acc=self.results[(method, "", r)].final_test_acc)
+                for check in CHECKS:
+                    if (method, check, r) in self.results:
+                        row[f"{check}_final_test_acc"] = self.results[(method, check, r)].final_test_acc
+                rows.append(row)
+            methods[method] = rows
+        return dict(config=self.config.to_dict(), methods=methods)
+
+
+def run_prune_at_init(config, data=None, device="cpu", cache=True, progress=True):
+    """Every method at IMP's sparsities (config.rounds), with the checks, trained and cached."""
+    data = data_for(config, data, device)
+    imp = run_imp(imp_sweep(config), data=data, cache=cache, progress=progress)
+    run = Run("prune_at_init", {**config.cache_key(), "split": data.split_id}, records=(TrainResult,), enabled=cache)
+    results, jobs = {}, []
+    for r in config.rounds:
+        record = imp.rounds[r]
+        results[("imp", "", r)] = record.results["ticket"]
+        results[("imp", "reinit", r)] = record.results["reinit"]
+        for method, check, state, mask, start in starts(config, data, imp, record):
+            step = f"{method}_{check or 'plain'}_round{r:02d}"
+            if run.has(step):
+                results[(method, check, r)] = run.load(step, data.device)
+                continue
+            model = new_model(config, data)
+            model.load_state_dict(state)
+            done = partial(save_result, run, step, results, (method, check, r))
+            jobs.append(Job(model, config.train, mask, config.seed, start, f"{method} {check} {r}".strip(), done))
+    train_together(jobs, data, progress)
+    kept = [imp.rounds[r].weights_remaining for r in config.rounds]
+    return PruneAtInitResult(config=config, weights_remaining=kept, results=results)
+
+
+def save_result(run, step, results, key, job):
+    results[key] = job.result
+    run.save(step, job.result)
+
+
+def imp_sweep(config):
+    """The IMP sweep (with both controls) whose rounds set the sparsities: lesson 03's, for k=0."""
+    paper = pruning(config.model)
+    return IMPConfig(
+        config.dataset,
+        config.model,
+        config.train,
+        rates=paper["rates"],
+        scope=paper["scope"],
+        rounds=max(config.rounds),
+        rewind_iter=config.rewind_iter,
+        seed=config.seed,
+    )
+
+
+def random_uniform(mask, weights_remaining, seed):
+    """Random pruning: every layer keeps the same fraction `weights_remaining` of its weights, at random."""
+    generator = torch.Generator().manual_seed(seed)
+    counts = {name: max(1, round(weights_remaining * keep.numel())) for name, keep in mask.items()}
+    return random_mask_like({name: full_count(keep, counts[name]) for name, keep in mask.items()}, generator)
+
+
+def full_count(keep, count):
+    """A mask of `keep`'s shape keeping its first `count` positions (random_mask_like then scatters them)."""
+    flat = torch.zeros(keep.numel(), dtype=torch.bool, device=keep.device)
+    flat[:count] = True
+    return flat.view_as(keep)
+
+
+def starts(config, data, imp, record):
+    """(method, check, weights, mask, start iteration) of every network to train at IMP's round `record`."""
+    w0 = new_model(config, data).state_dict()
+    fresh = new_model(config, data, seed=config.seed + 5000 + record.round).state_dict()
+    kept = record.weights_remaining
+    yield "imp", "shuffled", imp.rewind_state, shuffled(record.mask, config.seed + record.round), config.rewind_iter
+    yield "random", "", w0, random_uniform(record.mask, kept, config.seed + 100 + record.round), 0
+    for method in SCORED:
+        mask = score_mask(method, config, data, kept)
+        yield method, "", w0, mask, 0
+        yield method, "shuffled", w0, shuffled(mask, config.seed + 200 + record.round), 0
+        yield method, "reinit", fresh, mask, 0
+        yield method, "inverted", w0, score_mask(method, config, data, kept, invert=True), 0

@@ -1,0 +1,129 @@
+"""Pruning at initialisation (ltkit.at_init): the scores, the masks, the checks, and the experiment."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ltkit.at_init import (
+    CHECKS,
+    METHODS,
+    PruneAtInitConfig,
+    grasp_scores,
+    keep_best,
+    random_uniform,
+    run_prune_at_init,
+    score_mask,
+    shuffled,
+    snip_scores,
+    synflow_scores,
+)
+from ltkit.cli import main
+from ltkit.errors import LtkitError
+from ltkit.masks import fraction_remaining
+from ltkit.models import build_model
+from ltkit.training import TrainConfig
+
+SHORT = TrainConfig(optimizer="adam", lr=1e-2, batch_size=100, iterations=40, eval_every=20)
+CONFIG = PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(2, 5), seed=1, score_examples=200, synflow_iterations=10)
+
+
+def batch(data, n=200):
+    return data.x_train[:n], data.y_train[:n]
+
+
+def test_snip_scores_are_weight_times_gradient(mnist1d):
+    model = build_model("mlp", (40,), seed=0)
+    x, y = batch(mnist1d)
+    scores = snip_scores(model, x, y)
+    F.cross_entropy(model(x), y).backward()
+    first = model.layers[1].weight
+    assert torch.allclose(scores["layers.1.weight"], (first * first.grad).abs())
+    assert set(scores) == {"layers.1.weight", "layers.3.weight", "layers.5.weight"}  # weights only, no biases
+
+
+def test_grasp_scores_are_minus_weight_times_hessian_gradient(mnist1d):
+    model = build_model("mlp", (40,), seed=0)
+    x, y = batch(mnist1d, 50)
+    scores = grasp_scores(model, x, y)
+    names = list(scores)
+    params = dict(model.named_parameters())
+
+    def loss(*weights):
+        return F.cross_entropy(torch.func.functional_call(model, {**params, **dict(zip(names, weights))}, (x,)), y)
+
+    weights = tuple(params[n].detach() for n in names)
+    gradient = torch.autograd.grad(loss(*[w.requires_grad_() for w in weights]), weights)
+    _, hg = torch.autograd.functional.hvp(loss, weights, tuple(g.detach() for g in gradient))
+    for name, w, h in zip(names, weights, hg):
+        assert torch.allclose(scores[name], -w * h, atol=1e-6), name
+
+
+def test_synflow_conserves_flow_layer_by_layer_and_needs_no_data():
+    """Tanaka et al.'s conservation: in a network without biases, every layer's scores sum to the same R."""
+    model = build_model("mlp", (40,), seed=0).double()  # biases start at zero, so they carry no flow
+    scores = synflow_scores(model, (40,))
+    totals = [s.sum().item() for s in scores.values()]
+    assert totals == pytest.approx([totals[0]] * 3, rel=1e-9)
+    original = build_model("mlp", (40,), seed=0).double().state_dict()
+    assert all(torch.equal(w, original[n]) for n, w in model.state_dict().items())  # the weights are restored
+
+
+def test_keep_best_keeps_the_fraction_and_every_layer():
+    scores = {"a": torch.arange(100.0).view(10, 10), "b": torch.full((5, 5), -1.0)}
+    mask = keep_best(scores, 0.2)
+    assert int(mask["a"].sum()) == 25 and int(mask["b"].sum()) == 1  # the best 25 are a's; b keeps one
+    assert mask["a"].view(-1)[-25:].all()
+    lowest = keep_best(scores, 0.2, keep_lowest=True)
+    assert lowest["b"].all() and int(lowest["a"].sum()) == 1
+
+
+def test_checks_keep_each_layers_fraction(mnist1d):
+    mask = score_mask("snip", CONFIG, mnist1d, 0.2)
+    assert fraction_remaining(mask) == pytest.approx(0.2, abs=0.002)
+    moved = shuffled(mask, 0)
+    for name, keep in mask.items():
+        assert int(moved[name].sum()) == int(keep.sum()) and not torch.equal(moved[name], keep)
+    inverted = score_mask("snip", CONFIG, mnist1d, 0.2, invert=True)
+    assert fraction_remaining(inverted) == pytest.approx(0.2, abs=0.002)
+    assert sum(int((inverted[n] & mask[n]).sum()) for n in mask) == 0  # the worst fifth, not the best
+    uniform = random_uniform(mask, 0.2, 0)
+    assert all(int(keep.sum()) == round(0.2 * keep.numel()) for keep in uniform.values())
+
+
+def test_synflow_prunes_iteratively_to_the_fraction(mnist1d):
+    mask = score_mask("synflow", CONFIG, mnist1d, 0.05)
+    assert fraction_remaining(mask) == pytest.approx(0.05, abs=0.002)
+    assert all(keep.any() for keep in mask.values())
+
+
+def test_every_method_is_trained_with_its_checks_and_cached(mnist1d, data_root, count_training):
+    result = run_prune_at_init(CONFIG, data=mnist1d, progress=False)
+    report = result.to_json()
+    assert list(report["methods"]) == list(METHODS)
+    for method, rows in report["methods"].items():
+        assert [row["weights_remaining"] for row in rows] == result.weights_remaining
+        checks = {key for row in rows for key in row if key.endswith("_final_test_acc") and key != "final_test_acc"}
+        expected = {f"{c}_final_test_acc" for c in CHECKS} if method not in ("random", "imp") else set()
+        expected |= {"shuffled_final_test_acc", "reinit_final_test_acc"} if method == "imp" else set()
+        assert checks == expected, method
+    trained = [desc for desc in count_training if not desc.startswith(("dense", "round"))]
+    assert len(trained) == 2 * (1 + 1 + 4 * 4)  # per sparsity: IMP shuffled, random, 4 methods x (plain + 3 checks)
+    count_training.clear()
+    again = run_prune_at_init(CONFIG, data=mnist1d, progress=False)
+    assert count_training == [] and again.to_json() == report
+
+
+def test_the_command_writes_the_methods_json(tmp_path, data_root, monkeypatch):
+    out = tmp_path / "at_init.json"
+    argv = ["prune-at-init", "--dataset", "mnist1d", "--model", "mlp", "--profile", "ci", "--epochs", "0.5"]
+    assert main([*argv, "--json", str(out)]) == 0
+    methods = json.loads(out.read_text())["methods"]
+    assert set(methods) == set(METHODS) and len(methods["snip"]) == 4
+    assert all(0 <= row["final_test_acc"] <= 1 for rows in methods.values() for row in rows)
+
+
+def test_bad_rounds_are_refused():
+    with pytest.raises(LtkitError, match="rounds"):
+        PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(0, 2))

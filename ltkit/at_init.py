@@ -45,6 +45,8 @@ CHECKS = ("shuffled", "reinit", "inverted")
 
 @dataclass(frozen=True)
 class PruneAtInitConfig(Settings):
+    NOT_IN_KEY = ("rounds",)  # each sparsity's networks are cached by their round: more rounds extend fewer
+
     dataset: str
     model: str
     train: TrainConfig

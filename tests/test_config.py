@@ -7,6 +7,7 @@ import pkgutil
 import pytest
 
 import ltkit
+from ltkit.at_init import PruneAtInitConfig
 from ltkit.config import Settings, check_fields
 from ltkit.curves import CurveConfig
 from ltkit.dense import DenseConfig
@@ -24,6 +25,7 @@ EXAMPLES = {  # one valid instance of every settings class
     InstabilityConfig: InstabilityConfig("mnist1d", "mlp", TRAIN),
     CurveConfig: CurveConfig("mnist1d", "mlp", TRAIN),
     FGEConfig: FGEConfig("mnist1d", "mlp", TRAIN),
+    PruneAtInitConfig: PruneAtInitConfig("mnist1d", "mlp", TRAIN, rounds=(1, 2)),
 }
 OTHER_STRINGS = dict(optimizer="sgd", dataset="fashion-mnist", model="lenet300_100", scope="global")
 
@@ -82,6 +84,7 @@ def test_only_a_sweeps_length_and_the_number_of_pairs_and_the_plane_resolution_s
         "IMPConfig": ("rounds",),
         "InstabilityConfig": ("pairs",),
         "CurveConfig": ("plane_resolution",),
+        "PruneAtInitConfig": ("rounds",),
     }
 
 

@@ -195,6 +195,25 @@ class PruneAtInitResult:
         return dict(config=self.config.to_dict(), methods=methods)
 
 
+def across_seeds(results, check=""):
+    """Each method's final test accuracy (or that of its `check`: "shuffled", "reinit", "inverted") over
+    several seeds' PruneAtInitResults, per compared sparsity: {method: {"weights_remaining", "mean", "std",
+    "values"}}, the shape ltkit.plots.against_sparsity draws. Methods without that check are left out."""
+    summary = {}
+    for method in METHODS:
+        keys = [(method, check, r) for r in results[0].config.rounds]
+        if not all(key in result.results for key in keys for result in results):
+            continue
+        values = torch.tensor([[result.results[key].final_test_acc for result in results] for key in keys])
+        summary[method] = dict(
+            weights_remaining=results[0].weights_remaining,
+            mean=values.mean(1).tolist(),
+            std=(values.std(1) if len(results) > 1 else torch.zeros(len(keys))).tolist(),
+            values=values.tolist(),
+        )
+    return summary
+
+
 def run_prune_at_init(config, data=None, device="cpu", cache=True, progress=True):
     """Every method at IMP's sparsities (config.rounds), with the checks, trained and cached."""
     data = data_for(config, data, device)

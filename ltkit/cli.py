@@ -168,6 +168,9 @@ def build_parser():
         "prune-at-init", help="SNIP, GraSP, SynFlow, magnitude and random pruning at initialisation against IMP"
     )
     add_common(at_init)
+    at_init.add_argument(
+        "--rounds", type=iteration_list, help="IMP rounds whose sparsities are compared, like 2,5,8,10 (the default)"
+    )
     at_init.set_defaults(run=command_prune_at_init)
 
     rewinding = commands.add_parser(
@@ -374,7 +377,10 @@ def format_align_table(config, result):
 
 
 def command_prune_at_init(args):
-    config = prune_at_init_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
+    rounds = tuple(args.rounds) if args.rounds else None
+    config = prune_at_init_config(
+        args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed, rounds=rounds
+    )
     device = setup(args.device, seed=args.seed)
     result = run_prune_at_init(config, device=device, cache=not args.no_cache)
     report = result.to_json()

@@ -16,6 +16,8 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from ltkit import plots
+from ltkit.at_init import CHECKS
+from ltkit.at_init import across_seeds as at_init_summary
 from ltkit.imp import ARMS
 from ltkit.oneshot import pruned_accuracy
 from ltkit.stats import across_seeds
@@ -348,6 +350,35 @@ def alignment_explorer(results):
         paths = {"straight line": result.line, "after weight matching": result.aligned}
         plots.along_path(paths, ax=ax, title=state["network"], xlabel="alpha")
         ax.axvline(state["alpha"], color="red", lw=1)
+        return figure
+
+    return explorer(controls, show, draw)
+
+
+def at_init_explorer(results):
+    """A slider over the sparsities lesson 08 compares: every method's accuracy there (mean over seeds),
+    next to what its mask shuffled within layers, its kept weights re-initialised and its inverted scores
+    reach. results: PruneAtInitResults of several seeds."""
+    summaries = {check: at_init_summary(results, check) for check in ("", *CHECKS)}
+    kept = results[0].weights_remaining
+    controls = dict(sparsity=slider("weights remaining", [(f"{100 * w:.1f}%", i) for i, w in enumerate(kept)]))
+
+    def show(values):
+        i = values["sparsity"]
+        accuracy = {method: line["mean"][i] for method, line in summaries[""].items()}
+        shuffled = {method: line["mean"][i] for method, line in summaries["shuffled"].items()}
+        drops = "; ".join(f"{m} {percent(accuracy[m])} ({100 * (shuffled[m] - accuracy[m]):+.1f})" for m in shuffled)
+        status = (
+            f"{100 * kept[i]:.1f}% of weights, mean of {len(results)} seeds; final test accuracy, and in brackets "
+            f"the change when the mask is shuffled within each layer: {drops}"
+        )
+        return dict(sparsity=kept[i], accuracy=accuracy, shuffled=shuffled, status=status)
+
+    def draw(state):
+        figure, ax = plots.row(1, 4.2, detached=True)
+        plots.checks_bars(
+            summaries, kept.index(state["sparsity"]), ax=ax, title=f"{100 * state['sparsity']:.1f}% of weights"
+        )
         return figure
 
     return explorer(controls, show, draw)

@@ -245,3 +245,32 @@ def arm_learning_curves(record, ax=None, measure="val_acc"):
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+CHECK_STYLE = {  # lesson 08's sanity checks (Frankle et al. 2021), as bars next to each method's own
+    "": dict(label="as pruned", color="tab:blue"),
+    "shuffled": dict(label="mask shuffled in each layer", color="tab:orange"),
+    "reinit": dict(label="kept weights re-initialised", color="tab:green"),
+    "inverted": dict(label="scores inverted", color="tab:grey"),
+}
+
+
+def checks_bars(summaries, index, ax=None, title=""):
+    """Each pruning method's final test accuracy at one compared sparsity (`index`), next to its checks':
+    grouped bars with the spread over seeds. summaries: {check: ltkit.at_init.across_seeds(results, check)}."""
+    ax = new_axes(ax)
+    methods = list(summaries[""])
+    width = 0.8 / len(summaries)
+    for i, (check, summary) in enumerate(summaries.items()):
+        shown = [m for m in methods if m in summary]
+        x = [methods.index(m) + (i - (len(summaries) - 1) / 2) * width for m in shown]
+        means = [100 * summary[m]["mean"][index] for m in shown]
+        spread = [100 * summary[m]["std"][index] for m in shown]
+        ax.bar(x, means, width, yerr=spread, capsize=2, **CHECK_STYLE[check])
+    ax.set_xticks(range(len(methods)), methods)
+    low = min(summary[m]["mean"][index] for summary in summaries.values() for m in summary)
+    ax.set_ylim(max(0, 100 * low - 10), None)
+    ax.set_ylabel("final test accuracy (%)")
+    ax.legend(fontsize="small", loc="lower left")
+    ax.set_title(title)
+    return ax

@@ -9,9 +9,12 @@ import pytest
 
 from ltkit import dashboards, sweep_form
 from ltkit.align import AlignResult
+from ltkit.at_init import PruneAtInitConfig, run_prune_at_init
+from ltkit.at_init import across_seeds as methods_across_seeds
 from ltkit.curves import CurveConfig, run_curve, run_plane
 from ltkit.dashboards import (
     alignment_explorer,
+    at_init_explorer,
     controls_explorer,
     curve_explorer,
     fge_explorer,
@@ -195,6 +198,22 @@ def test_the_alpha_slider_reads_both_lines_of_the_chosen_network(figures):
     assert dashboard.state["alpha"] == 1.0 and dashboard.state["line_test_err"] == 0.32
     marker = figures[-1].axes[0].lines[-1]  # the red line at alpha
     assert list(marker.get_xdata()) == [1.0, 1.0] and figures[-1].axes[0].get_title() == "mlp"
+
+
+def test_the_sparsity_slider_shows_each_methods_checks_at_that_sparsity(mnist1d, figures):
+    configs = [PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(1, 3), seed=s, synflow_iterations=5) for s in (0, 1)]
+    results = [run_prune_at_init(config, data=mnist1d, progress=False) for config in configs]
+    dashboard = at_init_explorer(results)
+    plain, shuffled = methods_across_seeds(results), methods_across_seeds(results, "shuffled")
+    assert dashboard.state["sparsity"] == results[0].weights_remaining[0]
+    dashboard.controls["sparsity"].value = 1
+    assert dashboard.state["sparsity"] == results[0].weights_remaining[1]
+    assert dashboard.state["accuracy"] == {method: line["mean"][1] for method, line in plain.items()}
+    assert (
+        dashboard.state["shuffled"]["imp"] == shuffled["imp"]["mean"][1] and "random" not in dashboard.state["shuffled"]
+    )
+    bars = [patch.get_height() for patch in figures[-1].axes[0].patches]
+    assert bars[: len(plain)] == pytest.approx([100 * line["mean"][1] for line in plain.values()])
 
 
 def test_the_snapshot_slider_grows_the_fge_ensemble(mnist1d, figures):

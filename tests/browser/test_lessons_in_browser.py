@@ -18,6 +18,7 @@ LESSONS = [
     "05_stability",
     "06_mode_connectivity",
     "07_playground",
+    "08_pruning_at_init",
 ]
 RUN_LIMIT = 900  # seconds for a whole lesson, from the run cache that `make lessons` filled
 ANSWER_LIMIT = 20  # seconds for a dashboard to redraw after a control moves

@@ -3,7 +3,8 @@
 The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
 - the machine and the data: runtime, data, profiles, errors;
 - networks and training: models, masks, training, stacked (many networks trained as one), dense;
-- pruning and tickets: oneshot, imp, stats (over seeds, matching), at_init (pruning at initialisation);
+- pruning and tickets: oneshot, imp, stats (over seeds, matching), at_init (pruning at initialisation),
+  retraining (fine-tuning against weight and learning-rate rewinding);
 - stability and connectivity: paths, instability, rewinding, curves, align, fge;
 - results kept: config (settings and their cache keys), runs (the run cache), cache (export and import);
 - what students see: plots, plots_connectivity, plots_style, progress, dashboards, sweep_form;

@@ -17,7 +17,9 @@ the kept weights, or invert the scores (keep the worst). At-init methods keep th
 or re-initialised, as if only each layer's fraction mattered; IMP's tickets do not.
 
 `run_prune_at_init(config)` trains every method's subnetwork at IMP's sparsities, with its checks, each
-from W_0 (IMP's from W_k) by the same recipe, all as stacks (ltkit.stacked), cached one by one.
+from W_0 by the same recipe, all as stacks (ltkit.stacked), cached one by one. IMP's checks are the
+controls its sweep trains anyway: random pruning on W_k is its mask shuffled within layers. GraSP is scored
+on the plain loss, without the temperature (logits divided by 200) of Wang et al.'s code.
 """
 
 import math
@@ -118,14 +120,16 @@ def synflow_scores(model, input_shape):
     return scores
 
 
-def keep_best(scores, weights_remaining, keep_lowest=False):
+def top_fraction_mask(scores, weights_remaining, keep_lowest=False):
     """The mask keeping the best-scoring `weights_remaining` of all the weights scored together (the
-    highest scores, or the lowest); each layer keeps at least its best weight, so none is cut off."""
+    highest scores, or the lowest): exactly that many, ties broken by position. Each layer keeps at least
+    its best weight, so none is cut off."""
     signed = {name: -s if keep_lowest else s for name, s in scores.items()}
     flat = torch.cat([s.flatten() for s in signed.values()])
-    count = max(1, round(weights_remaining * flat.numel()))
-    threshold = torch.topk(flat, count).values[-1]
-    mask = {name: s >= threshold for name, s in signed.items()}
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    chosen[torch.topk(flat, max(1, round(weights_remaining * flat.numel()))).indices] = True
+    pieces = chosen.split([s.numel() for s in signed.values()])
+    mask = {name: piece.view_as(s) for (name, s), piece in zip(signed.items(), pieces)}
     for name, s in signed.items():
         if not mask[name].any():
             mask[name].view(-1)[torch.argmax(s)] = True
@@ -145,25 +149,31 @@ def score_mask(method, config, data, weights_remaining, invert=False):
         score = snip_scores if method == "snip" else grasp_scores
         scores = score(model, data.x_train[idx], data.y_train[idx])
     keep_lowest = (method == "grasp") != invert
-    return keep_best(scores, weights_remaining, keep_lowest)
+    return top_fraction_mask(scores, weights_remaining, keep_lowest)
 
 
 def synflow_mask(config, data, weights_remaining, invert=False):
     """SynFlow's iterative pruning: scores recomputed on the masked network as the kept fraction shrinks
-    exponentially from 1 to `weights_remaining` over config.synflow_iterations. Inverted: the weights
-    with the lowest scores of the whole network, in one go."""
-    model = new_model(config, data).double()  # R is a product of many weights: float64 keeps it finite
-    if invert:
-        return keep_best(synflow_scores(model, data.input_shape), weights_remaining, keep_lowest=True)
+    exponentially from 1 to `weights_remaining` over config.synflow_iterations; inverted, each step keeps
+    the lowest scores instead. Scored on the CPU in float64 (R is a product of many weights; some GPUs
+    have no float64)."""
+    model = new_model(config, data).to("cpu").double()
     mask = {name: torch.ones_like(w, dtype=torch.bool) for name, w in prunable(model).items()}
+    pruned_score = math.inf if invert else -math.inf  # never chosen again
     for i in range(1, config.synflow_iterations + 1):
         with torch.no_grad():
             for name, w in prunable(model).items():
                 w.mul_(mask[name])
         scores = synflow_scores(model, data.input_shape)
-        scores = {name: torch.where(mask[name], s, -math.inf) for name, s in scores.items()}
-        mask = keep_best(scores, weights_remaining ** (i / config.synflow_iterations))
-    return mask
+        scores = {name: torch.where(mask[name], s, pruned_score) for name, s in scores.items()}
+        mask = top_fraction_mask(scores, weights_remaining ** (i / config.synflow_iterations), invert)
+    return {name: keep.to(data.device) for name, keep in mask.items()}
+
+
+def check_seed(config, method, r):
+    """The seed of a random choice for `method` at round r: apart for every experiment seed, method and
+    round (so no two checks share a permutation, and no seed's checks repeat another seed's)."""
+    return 7_000_000 + 10_000 * config.seed + 100 * METHODS.index(method) + r
 
 
 def shuffled(mask, seed):
@@ -223,8 +233,9 @@ def run_prune_at_init(config, data=None, device="cpu", cache=True, progress=True
     for r in config.rounds:
         record = imp.rounds[r]
         results[("imp", "", r)] = record.results["ticket"]
+        results[("imp", "shuffled", r)] = record.results["random_mask"]
         results[("imp", "reinit", r)] = record.results["reinit"]
-        for method, check, state, mask, start in starts(config, data, imp, record):
+        for method, check, state, mask, start in starts(config, data, record):
             step = f"{method}_{check or 'plain'}_round{r:02d}"
             if run.has(step):
                 results[(method, check, r)] = run.load(step, data.device)
@@ -272,16 +283,17 @@ def full_count(keep, count):
     return flat.view_as(keep)
 
 
-def starts(config, data, imp, record):
-    """(method, check, weights, mask, start iteration) of every network to train at IMP's round `record`."""
+def starts(config, data, record):
+    """(method, check, weights, mask, start iteration) of every network to train at IMP's round `record`.
+    IMP's own checks are its sweep's controls: random pruning (its mask shuffled within layers, on W_k)
+    and random re-initialisation."""
     w0 = new_model(config, data).state_dict()
-    fresh = new_model(config, data, seed=config.seed + 5000 + record.round).state_dict()
     kept = record.weights_remaining
-    yield "imp", "shuffled", imp.rewind_state, shuffled(record.mask, config.seed + record.round), config.rewind_iter
-    yield "random", "", w0, random_uniform(record.mask, kept, config.seed + 100 + record.round), 0
+    yield "random", "", w0, random_uniform(record.mask, kept, check_seed(config, "random", record.round)), 0
     for method in SCORED:
+        seed = check_seed(config, method, record.round)
         mask = score_mask(method, config, data, kept)
         yield method, "", w0, mask, 0
-        yield method, "shuffled", w0, shuffled(mask, config.seed + 200 + record.round), 0
-        yield method, "reinit", fresh, mask, 0
+        yield method, "shuffled", w0, shuffled(mask, seed), 0
+        yield method, "reinit", new_model(config, data, seed=seed).state_dict(), mask, 0
         yield method, "inverted", w0, score_mask(method, config, data, kept, invert=True), 0

@@ -173,6 +173,8 @@ def run_imp(config, data=None, device="cpu", cache=True, progress=True):
 def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
     """Several sweeps (one per seed, say) run round by round side by side, so that each round's arms of
     every sweep train together, as one stack (ltkit.stacked). Returns their IMPResults, in order."""
+    if not configs:
+        raise LtkitError("run_imps needs at least one IMPConfig")
     if len({(config.dataset, config.model) for config in configs}) > 1:
         raise LtkitError("run_imps runs sweeps of one model on one dataset; run the others separately")
     data = data_for(configs[0], data, device)

@@ -142,9 +142,12 @@ def arm_instability(config, data, k, arm, weights_remaining, cache, progress):
     pairs = {step: run.load(step, data.device) for step in steps if run.has(step)}
     missing = [pair for pair, step in enumerate(steps) if step not in pairs]
     if missing:
-        for pair, trained in zip(missing, train_copies(config, data, k, start, missing, progress)):
+
+        def save(pair, trained):
             pairs[steps[pair]] = trained
             run.save(steps[pair], trained)
+
+        train_copies(config, data, k, start, missing, progress, save)
     pairs = [pairs[step] for step in steps]
     return Instability(
         barriers=[p.barrier for p in pairs],
@@ -164,26 +167,29 @@ def start_of(config, data, k, arm, weights_remaining, cache, progress):
     return state, mask, record.weights_remaining
 
 
-def train_copies(config, data, k, start, pairs, progress):
+def train_copies(config, data, k, start, pairs, progress, save):
     """For each pair, two copies of the network start() gives, trained from iteration k to the end with
     different data orders (every copy of every pair together, as one stack), and the straight line between
-    the two results: a CopiesPair per pair."""
+    the two: save(pair, CopiesPair) is called as soon as both copies of a pair are trained."""
     start_state, mask, kept = start()
-    jobs = []
+    jobs, trained = [], {}
+
+    def finished(pair, job):
+        trained.setdefault(pair, []).append(job)
+        if len(trained[pair]) == 2:
+            first, second = sorted(trained[pair], key=lambda j: j.data_seed)
+            ends = [first.model.state_dict(), second.model.state_dict()]
+            line = evaluate_line(new_model(config, data), *ends, data, config.points, config.train_examples)
+            accuracies = [first.result.final_test_acc, second.result.final_test_acc]
+            save(pair, CopiesPair(barrier=line.barrier, final_test_accs=accuracies, line=line, weights_remaining=kept))
+
     for pair in pairs:
         for copy_number in (1, 2):
             model = new_model(config, data)
             model.load_state_dict(start_state)
             data_seed = 1000 * config.seed + 2 * pair + copy_number
-            jobs.append(Job(model, config.train, mask, data_seed, start_iter=k, desc=f"k={k}"))
+            jobs.append(Job(model, config.train, mask, data_seed, k, f"k={k}", partial(finished, pair)))
     train_together(jobs, data, progress)
-    trained = []
-    for first, second in zip(jobs[::2], jobs[1::2]):
-        ends = [first.model.state_dict(), second.model.state_dict()]
-        line = evaluate_line(new_model(config, data), *ends, data, config.points, config.train_examples)
-        accuracies = [first.result.final_test_acc, second.result.final_test_acc]
-        trained.append(CopiesPair(barrier=line.barrier, final_test_accs=accuracies, line=line, weights_remaining=kept))
-    return trained
 
 
 def ticket_sweep(config, data, k, weights_remaining, cache=True, progress=True):

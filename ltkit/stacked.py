@@ -119,13 +119,16 @@ def compatible_groups(jobs):
     """Jobs split into groups that can share a stack: same recipe, start and shapes of weights."""
     groups = {}
     for job in jobs:
-        shapes = tuple((name, tuple(t.shape)) for name, t in job.model.state_dict().items())
+        shapes = tuple((name, tuple(t.shape), t.dtype) for name, t in job.model.state_dict().items())
         groups.setdefault((job.config, job.start_iter, type(job.model), shapes), []).append(job)
     return list(groups.values())
 
 
 class StackedNetwork:
-    """N networks of one architecture as one: every parameter and buffer stacked along a first dimension."""
+    """N networks of one architecture as one: every parameter and buffer stacked along a first dimension.
+
+    Not an nn.Module: it holds the stacked tensors and calls the architecture functionally. It has the
+    two methods of one that training needs, parameters() (for the optimizer) and train(mode)."""
 
     def __init__(self, models):
         params, buffers = stack_module_state(models)  # copies; the parameters are leaves that need grads
@@ -158,6 +161,8 @@ class StackedNetwork:
                 h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
             elif isinstance(layer, nn.ReLU):
                 h = torch.relu(h)
+            elif not isinstance(layer, nn.Flatten):
+                raise LtkitError(f"stacked training has no batched form of {type(layer).__name__} layers yet")
         return h
 
     def snapshot(self):
@@ -170,7 +175,8 @@ class StackedNetwork:
 
 
 def stacked_mask(jobs, net):
-    """The jobs' masks stacked, as float tensors (1 keeps), for every weight any of them prunes."""
+    """The jobs' masks stacked, as float tensors (1 keeps), for every weight named in any job's mask (a
+    job without a mask keeps all of them)."""
     names = sorted({name for job in jobs if job.mask for name in job.mask})
     ones = {name: torch.ones_like(net.params[name][0]) for name in names}
     return {
@@ -215,7 +221,7 @@ def train_stack(jobs, data, progress=True):
         steps_since_eval += 1
         bar.update(1)
     bar.close()
-    seconds = (time.perf_counter() - started) / net.size  # each network's share of the stack's time
+    seconds = (time.perf_counter() - started) / net.size  # each network's share of the stack's time, not its own
     early_stop_test = evaluate_stack(net, data.x_test, data.y_test, best)
     final_test = evaluate_stack(net, data.x_test, data.y_test)
     for i, job in enumerate(jobs):
@@ -262,17 +268,19 @@ def keep_best(net, best, improved):
 
 @torch.no_grad()
 def evaluate_stack(net, x, y, tensors=None, batch_size=2000):
-    """Each network's (mean cross-entropy loss, accuracy) on (x, y), in evaluation mode: a list of N pairs."""
+    """Each network's (mean cross-entropy loss, accuracy) on (x, y), in evaluation mode: a list of N pairs.
+    The chunks shrink with the stack, so that it holds as many examples at once as one network would."""
     was_training = net.template.training
     net.train(False)
-    loss_sum = torch.zeros(net.size, dtype=torch.float64, device=x.device)
-    correct = torch.zeros(net.size, dtype=torch.long, device=x.device)
-    for start in range(0, len(y), batch_size):
-        logits = net(x[start : start + batch_size], tensors, shared=True)
-        labels = y[start : start + batch_size]
+    loss_sum = torch.zeros(net.size, dtype=torch.float64)
+    correct = torch.zeros(net.size, dtype=torch.long)
+    chunk = max(100, batch_size // net.size)
+    for start in range(0, len(y), chunk):
+        logits = net(x[start : start + chunk], tensors, shared=True)
+        labels = y[start : start + chunk]
         losses = F.cross_entropy(logits.flatten(0, 1), labels.repeat(net.size), reduction="none")
-        loss_sum += losses.view(net.size, -1).sum(1).double()
-        correct += (logits.argmax(2) == labels).sum(1)
+        loss_sum += losses.view(net.size, -1).sum(1).cpu().double()  # summed on the CPU: not every GPU has float64
+        correct += (logits.argmax(2) == labels).sum(1).cpu()
     net.train(was_training)
     return [(loss / len(y), hits / len(y)) for loss, hits in zip(loss_sum.tolist(), correct.tolist())]
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from ltkit import at_init, dense, imp, instability, oneshot
+from ltkit import at_init, dense, imp, instability, oneshot, retraining
 from ltkit.data import Splits, load_dataset
 
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 # Every module that calls train() itself, and every one that trains Jobs with train_together (stacked or
 # not): count_training patches each of them.
 TRAINING_MODULES = (dense, oneshot)
-STACKING_MODULES = (at_init, dense, imp, instability)
+STACKING_MODULES = (at_init, dense, imp, instability, retraining)
 
 
 @pytest.fixture

@@ -11,16 +11,18 @@ from ltkit.at_init import (
     METHODS,
     PruneAtInitConfig,
     grasp_scores,
-    keep_best,
+    imp_sweep,
     random_uniform,
     run_prune_at_init,
     score_mask,
     shuffled,
     snip_scores,
     synflow_scores,
+    top_fraction_mask,
 )
 from ltkit.cli import main
 from ltkit.errors import LtkitError
+from ltkit.imp import run_imp
 from ltkit.masks import fraction_remaining
 from ltkit.models import build_model
 from ltkit.training import TrainConfig
@@ -70,19 +72,22 @@ def test_synflow_conserves_flow_layer_by_layer_and_needs_no_data():
     assert all(torch.equal(w, original[n]) for n, w in model.state_dict().items())  # the weights are restored
 
 
-def test_keep_best_keeps_the_fraction_and_every_layer():
+def test_the_top_fraction_mask_keeps_exactly_the_fraction_and_every_layer():
     scores = {"a": torch.arange(100.0).view(10, 10), "b": torch.full((5, 5), -1.0)}
-    mask = keep_best(scores, 0.2)
+    mask = top_fraction_mask(scores, 0.2)
     assert int(mask["a"].sum()) == 25 and int(mask["b"].sum()) == 1  # the best 25 are a's; b keeps one
     assert mask["a"].view(-1)[-25:].all()
-    lowest = keep_best(scores, 0.2, keep_lowest=True)
+    lowest = top_fraction_mask(scores, 0.2, keep_lowest=True)
     assert lowest["b"].all() and int(lowest["a"].sum()) == 1
+    tied = {"a": torch.cat([torch.zeros(30), torch.arange(1.0, 71.0)])}  # 30% of the scores tie at zero
+    assert int(top_fraction_mask(tied, 0.1, keep_lowest=True)["a"].sum()) == 10
 
 
 def test_checks_keep_each_layers_fraction(mnist1d):
     mask = score_mask("snip", CONFIG, mnist1d, 0.2)
     assert fraction_remaining(mask) == pytest.approx(0.2, abs=0.002)
     moved = shuffled(mask, 0)
+    assert fraction_remaining(score_mask("synflow", CONFIG, mnist1d, 0.2, invert=True)) == pytest.approx(0.2, abs=0.002)
     for name, keep in mask.items():
         assert int(moved[name].sum()) == int(keep.sum()) and not torch.equal(moved[name], keep)
     inverted = score_mask("snip", CONFIG, mnist1d, 0.2, invert=True)
@@ -109,7 +114,11 @@ def test_every_method_is_trained_with_its_checks_and_cached(mnist1d, data_root, 
         expected |= {"shuffled_final_test_acc", "reinit_final_test_acc"} if method == "imp" else set()
         assert checks == expected, method
     trained = [desc for desc in count_training if not desc.startswith(("dense", "round"))]
-    assert len(trained) == 2 * (1 + 1 + 4 * 4)  # per sparsity: IMP shuffled, random, 4 methods x (plain + 3 checks)
+    assert len(trained) == 2 * (1 + 4 * 4)  # per sparsity: random, 4 methods x (plain + 3 checks)
+    sweep = run_imp(imp_sweep(CONFIG), data=mnist1d)
+    for r in CONFIG.rounds:  # IMP's checks are its sweep's controls: random pruning is its mask shuffled
+        assert str(result.results[("imp", "shuffled", r)]) == str(sweep.rounds[r].results["random_mask"])
+        assert str(result.results[("imp", "reinit", r)]) == str(sweep.rounds[r].results["reinit"])
     count_training.clear()
     again = run_prune_at_init(CONFIG, data=mnist1d, progress=False)
     assert count_training == [] and again.to_json() == report

@@ -15,6 +15,7 @@ from ltkit.errors import LtkitError
 from ltkit.fge import FGEConfig
 from ltkit.imp import IMPConfig
 from ltkit.instability import InstabilityConfig
+from ltkit.retraining import RetrainConfig
 from ltkit.training import TrainConfig
 
 TRAIN = TrainConfig(iterations=40, batch_size=50, eval_every=20)
@@ -26,6 +27,7 @@ EXAMPLES = {  # one valid instance of every settings class
     CurveConfig: CurveConfig("mnist1d", "mlp", TRAIN),
     FGEConfig: FGEConfig("mnist1d", "mlp", TRAIN),
     PruneAtInitConfig: PruneAtInitConfig("mnist1d", "mlp", TRAIN, rounds=(1, 2)),
+    RetrainConfig: RetrainConfig("mnist1d", "mlp", TRAIN, rewind_iter=10),
 }
 OTHER_STRINGS = dict(optimizer="sgd", dataset="fashion-mnist", model="lenet300_100", scope="global")
 
@@ -42,7 +44,7 @@ def other_value(name, value):
     if isinstance(value, float):
         return value / 2 if value else 0.125
     if isinstance(value, tuple):
-        return (*value, 7)
+        return (*value, 0.05 if name == "weights_remaining" else 7)
     if isinstance(value, dict):
         return {key: other_value(key, item) for key, item in value.items()}
     if isinstance(value, str) and name in OTHER_STRINGS:
@@ -85,6 +87,7 @@ def test_only_a_sweeps_length_and_the_number_of_pairs_and_the_plane_resolution_s
         "InstabilityConfig": ("pairs",),
         "CurveConfig": ("plane_resolution",),
         "PruneAtInitConfig": ("rounds",),
+        "RetrainConfig": ("weights_remaining",),
     }
 
 

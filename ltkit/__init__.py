@@ -25,6 +25,7 @@ from ltkit.instability import independent_line, instability_config, run_instabil
 from ltkit.models import build_model
 from ltkit.oneshot import prune_once, pruned_accuracy, retrain_pruned
 from ltkit.profiles import connectivity_images
+from ltkit.retraining import retrain_config, run_retraining
 from ltkit.rewinding import rewinding_config, run_rewinding
 from ltkit.runtime import describe_environment, setup
 from ltkit.stacked import Job, train_together
@@ -58,6 +59,8 @@ __all__ = [
     "matching",
     "prune_at_init_config",
     "run_prune_at_init",
+    "retrain_config",
+    "run_retraining",
     # stability, curves, ensembles
     "instability_config",
     "run_instability",

@@ -37,12 +37,14 @@ from ltkit.imp import IMPConfig, run_imp
 from ltkit.masks import layer_kinds, random_mask_like
 from ltkit.profiles import pruning, sizes, training_recipe, with_overrides
 from ltkit.runs import Run
-from ltkit.stacked import Job, train_together
+from ltkit.stacked import Job, save_result, train_together
+from ltkit.stats import spread
 from ltkit.training import TrainConfig, TrainResult
 
 SCORED = ("snip", "grasp", "synflow", "magnitude")  # methods that rank weights (and can be inverted)
 METHODS = (*SCORED, "random", "imp")
 CHECKS = ("shuffled", "reinit", "inverted")
+TRAINED = [("random", ""), *((method, check) for method in SCORED for check in ("", *CHECKS))]  # per round
 
 
 @dataclass(frozen=True)
@@ -214,13 +216,8 @@ def across_seeds(results, check=""):
         keys = [(method, check, r) for r in results[0].config.rounds]
         if not all(key in result.results for key in keys for result in results):
             continue
-        values = torch.tensor([[result.results[key].final_test_acc for result in results] for key in keys])
-        summary[method] = dict(
-            weights_remaining=results[0].weights_remaining,
-            mean=values.mean(1).tolist(),
-            std=(values.std(1) if len(results) > 1 else torch.zeros(len(keys))).tolist(),
-            values=values.tolist(),
-        )
+        values = [[result.results[key].final_test_acc for result in results] for key in keys]
+        summary[method] = spread(values, results[0].weights_remaining)
     return summary
 
 
@@ -235,23 +232,21 @@ def run_prune_at_init(config, data=None, device="cpu", cache=True, progress=True
         results[("imp", "", r)] = record.results["ticket"]
         results[("imp", "shuffled", r)] = record.results["random_mask"]
         results[("imp", "reinit", r)] = record.results["reinit"]
+        steps = {(method, check, r): f"{method}_{check or 'plain'}_round{r:02d}" for method, check in TRAINED}
+        results.update({key: run.load(step, data.device) for key, step in steps.items() if run.has(step)})
+        if all(key in results for key in steps):
+            continue  # the whole round is cached: no scoring either
         for method, check, state, mask, start in starts(config, data, record):
-            step = f"{method}_{check or 'plain'}_round{r:02d}"
-            if run.has(step):
-                results[(method, check, r)] = run.load(step, data.device)
+            key = (method, check, r)
+            if key in results:
                 continue
             model = new_model(config, data)
             model.load_state_dict(state)
-            done = partial(save_result, run, step, results, (method, check, r))
+            done = partial(save_result, run, steps[key], results, key)
             jobs.append(Job(model, config.train, mask, config.seed, start, f"{method} {check} {r}".strip(), done))
     train_together(jobs, data, progress)
     kept = [imp.rounds[r].weights_remaining for r in config.rounds]
     return PruneAtInitResult(config=config, weights_remaining=kept, results=results)
-
-
-def save_result(run, step, results, key, job):
-    results[key] = job.result
-    run.save(step, job.result)
 
 
 def imp_sweep(config):

@@ -189,17 +189,17 @@ def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
         active = [i for i, config in enumerate(configs) if r <= config.rounds]
         todo = [i for i in active if not runs[i].has(step)]
         if r == 0:
-            new = dense_rounds([configs[i] for i in todo], data, cache, progress)
+            trained = dense_rounds([configs[i] for i in todo], data, cache, progress)
         else:
             sweeps = [(configs[i], runs[i], rewinds[i], rounds[i][-1]) for i in todo]
-            new = pruning_rounds(sweeps, data, r, progress)
-        for i, record in zip(todo, new):
+            trained = pruning_rounds(sweeps, data, r, progress)
+        trained = dict(zip(todo, trained))
+        for i, record in trained.items():
             runs[i].save(step, record)
             for arm in ARMS:  # the round's file now holds what each arm's file held
                 runs[i].forget(f"{step}_{arm}")
-        new = dict(zip(todo, new))
         for i in active:
-            rounds[i].append(new[i] if i in new else runs[i].load(step, data.device))
+            rounds[i].append(trained[i] if i in trained else runs[i].load(step, data.device))
     return [
         IMPResult(config=config, rounds=sweep, rewind_state=rewind, data=data)
         for config, sweep, rewind in zip(configs, rounds, rewinds)

@@ -12,7 +12,6 @@ rewinding *is* fine-tuning. Every retraining here is cached, and the three of a 
 """
 
 from dataclasses import dataclass, field, replace
-from functools import cache as cache_once
 from functools import partial
 
 from ltkit.config import Settings, check_network
@@ -22,7 +21,7 @@ from ltkit.errors import LtkitError
 from ltkit.masks import full_mask, layer_kinds, prune_by_magnitude
 from ltkit.profiles import REWINDING, pruning, training_recipe
 from ltkit.runs import Run
-from ltkit.stacked import Job, train_together
+from ltkit.stacked import Job, save_result, train_together
 from ltkit.training import TrainConfig, TrainResult, learning_rate
 
 RETRAININGS = ("fine_tuning", "weight_rewinding", "lr_rewinding")
@@ -73,38 +72,33 @@ def run_retraining(config, data=None, device="cpu", cache=True, progress=True):
     """Prune the trained dense network of `config` once at each sparsity, and retrain it the three ways."""
     data = data_for(config, data, device)
     dense = dense_run(config, data, cache, progress)
-    w_k = cache_once(partial(rewind_weights, config, data, config.rewind_iter))  # only if something trains
     run = Run("retrain3", {**config.cache_key(), "split": data.split_id}, records=(TrainResult,), enabled=cache)
-    model = new_model(config, data)
-    kinds, paper = layer_kinds(model), pruning(config.model)
-    results, jobs = {}, []
-    for kept in config.weights_remaining:
-        mask = prune_by_magnitude(dense.state, full_mask(model), 1 - kept, kinds, paper["scope"])
-        for retraining, (state, train) in starts(config, dense.state, w_k).items():
-            step = f"{retraining}_{kept:.4f}"
-            if run.has(step):
-                results[(retraining, kept)] = run.load(step, data.device)
-                continue
+    steps = {(r, kept): f"{r}_{kept:.4f}" for kept in config.weights_remaining for r in RETRAININGS}
+    results = {key: run.load(step, data.device) for key, step in steps.items() if run.has(step)}
+    missing = [key for key in steps if key not in results]
+    if missing:
+        w_k = rewind_weights(config, data, config.rewind_iter)
+        model = new_model(config, data)
+        kinds, scope = layer_kinds(model), pruning(config.model)["scope"]
+        jobs = []
+        for retraining, kept in missing:
+            mask = prune_by_magnitude(dense.state, full_mask(model), 1 - kept, kinds, scope)
+            state, train = starts(config, dense.state, w_k)[retraining]
             network = new_model(config, data)
-            network.load_state_dict(state() if callable(state) else state)
-            done = partial(save, run, step, results, (retraining, kept))
+            network.load_state_dict(state)
+            done = partial(save_result, run, steps[(retraining, kept)], results, (retraining, kept))
             desc = f"{retraining} {100 * kept:g}%"
             jobs.append(Job(network, train, mask, config.seed, config.rewind_iter, desc, done))
-    train_together(jobs, data, progress)
+        train_together(jobs, data, progress)
     return RetrainResult(config=config, dense_final_acc=dense.result.final_test_acc, results=results)
 
 
 def starts(config, trained, w_k):
-    """Each retraining's (starting weights, recipe), all run from iteration k to the end; w_k() gives W_k."""
+    """Each retraining's (starting weights, recipe), all run from iteration k to the end."""
     final_lr = learning_rate(config.train, config.train.iterations - 1)
     fine_tuning = replace(config.train, lr=final_lr, milestones=(), warmup=0)
     return dict(
         fine_tuning=(trained, fine_tuning),
-        weight_rewinding=(w_k, config.train),  # W_k, fetched when this start is used
+        weight_rewinding=(w_k, config.train),
         lr_rewinding=(trained, config.train),
     )
-
-
-def save(run, step, results, key, job):
-    results[key] = job.result
-    run.save(step, job.result)

@@ -36,6 +36,8 @@ from ltkit.progress import progress_bar
 from ltkit.training import (
     TrainConfig,
     TrainResult,
+    check_start,
+    evaluates_at,
     learning_rate,
     make_optimizer,
     set_learning_rate,
@@ -78,24 +80,22 @@ def train_together(jobs, data, progress=True):
     """
     size = stack_size(data.device)
     for group in compatible_groups(jobs):
-        if size == 0 or not stacking_pays(group[0].model, data.device):
-            for job in group:
-                finish(job, train_alone(job, data, progress))
-            continue
-        for start in range(0, len(group), size):
-            chunk = group[start : start + size]
-            if len(chunk) == 1:  # a stack of one is the network alone
-                finish(chunk[0], train_alone(chunk[0], data, progress))
-                continue
-            for job, result in zip(chunk, train_stack(chunk, data, progress)):
-                finish(job, result)
+        alone = size == 0 or not stacking_pays(group[0].model, data.device)
+        chunks = [[job] for job in group] if alone else [group[i : i + size] for i in range(0, len(group), size)]
+        for chunk in chunks:  # a stack of one is the network alone
+            results = [train_alone(chunk[0], data, progress)] if len(chunk) == 1 else train_stack(chunk, data, progress)
+            for job, result in zip(chunk, results):
+                job.result = result
+                if job.finished:
+                    job.finished(job)
     return [job.result for job in jobs]
 
 
-def finish(job, result):
-    job.result = result
-    if job.finished:
-        job.finished(job)
+def save_result(run, step, results, key, job):
+    """A Job's `finished` for an experiment that caches TrainResults: keep it as results[key], save it as
+    `step` of `run` (a runs.Run)."""
+    results[key] = job.result
+    run.save(step, job.result)
 
 
 def stacking_pays(model, device):
@@ -168,10 +168,9 @@ class StackedNetwork:
     def snapshot(self):
         return {name: t.detach().clone() for name, t in self.tensors.items()}
 
-    def state_dict(self, i, tensors=None):
+    def state_dict(self, i):
         """Network i's weights and buffers, as its own state_dict."""
-        tensors = self.tensors if tensors is None else tensors
-        return {name: t[i].detach().clone() for name, t in tensors.items()}
+        return {name: t[i].detach().clone() for name, t in self.tensors.items()}
 
 
 def stacked_mask(jobs, net):
@@ -187,8 +186,7 @@ def stacked_mask(jobs, net):
 def train_stack(jobs, data, progress=True):
     """Train jobs with the same recipe and start as one stack: the loop of training.train, for N networks."""
     config, start_iter = jobs[0].config, jobs[0].start_iter
-    if not 0 <= start_iter <= config.iterations:
-        raise LtkitError(f"start iteration {start_iter} is outside the run's 0..{config.iterations} iterations")
+    check_start(config, start_iter)
     net = StackedNetwork([job.model for job in jobs])
     mask = stacked_mask(jobs, net)
     with torch.no_grad():
@@ -205,7 +203,7 @@ def train_stack(jobs, data, progress=True):
     desc = jobs[0].desc if len(jobs) == 1 else f"{len(jobs)} networks stacked"
     bar = progress_bar(progress, desc, total=config.iterations - start_iter)
     for iteration in range(start_iter, config.iterations + 1):
-        if iteration == start_iter or iteration % config.eval_every == 0 or iteration == config.iterations:
+        if evaluates_at(config, start_iter, iteration):
             rows = record_stack(net, data, iteration, running, steps_since_eval)
             val_loss = torch.tensor([row["val_loss"] for row in rows], dtype=torch.float64)
             keep_best(net, best, improved=val_loss < best_loss)

@@ -28,14 +28,20 @@ def across_seeds(results, measure="final_test_acc"):
         if not all(arm in result.rounds[-1].results for result in results):
             continue
         values = [[getattr(r.results[arm], measure) for r in result.rounds] for result in results]
-        per_round = torch.tensor(values, dtype=torch.float64).T
-        summary[arm] = dict(
-            weights_remaining=[r.weights_remaining for r in results[0].rounds],
-            mean=per_round.mean(1).tolist(),
-            std=(per_round.std(1) if per_round.shape[1] > 1 else torch.zeros(len(per_round))).tolist(),
-            values=per_round.tolist(),
-        )
+        summary[arm] = spread(list(zip(*values)), [r.weights_remaining for r in results[0].rounds])
     return summary
+
+
+def spread(values, weights_remaining):
+    """Per sparsity, the mean and standard deviation of one figure over seeds. values: one list per
+    sparsity of one value per seed. Returns {"weights_remaining", "mean", "std", "values"}."""
+    per_round = torch.tensor(values, dtype=torch.float64)
+    return dict(
+        weights_remaining=list(weights_remaining),
+        mean=per_round.mean(1).tolist(),
+        std=(per_round.std(1) if per_round.shape[1] > 1 else torch.zeros(len(per_round))).tolist(),
+        values=per_round.tolist(),
+    )
 
 
 def controls_table(results, weights_remaining, measure="final_test_acc"):

@@ -187,8 +187,7 @@ def train(
     watch_test: also put test loss and accuracy in every row of the history. Only for showing why that
         is a bad idea (lesson 01): choosing anything by them would fit the test set.
     """
-    if not 0 <= start_iter <= config.iterations:
-        raise LtkitError(f"start iteration {start_iter} is outside the run's 0..{config.iterations} iterations")
+    check_start(config, start_iter)
     if mask:
         apply_mask(model, mask)
     optimizer = make_optimizer(model, config)
@@ -200,7 +199,7 @@ def train(
     model.train()
     bar = progress_bar(progress, desc, total=config.iterations - start_iter)
     for iteration in range(start_iter, config.iterations + 1):
-        if iteration == start_iter or iteration % config.eval_every == 0 or iteration == config.iterations:
+        if evaluates_at(config, start_iter, iteration):
             row = record(model, data, iteration, running, steps_since_eval, watch_test)
             if not history or row["val_loss"] < min(h["val_loss"] for h in history):
                 best_state = copy.deepcopy(model.state_dict())  # the early-stop weights so far
@@ -225,6 +224,17 @@ def train(
         final_test=evaluate(model, data.x_test, data.y_test),
         seconds=seconds,
     )
+
+
+def check_start(config, start_iter):
+    if not 0 <= start_iter <= config.iterations:
+        raise LtkitError(f"start iteration {start_iter} is outside the run's 0..{config.iterations} iterations")
+
+
+def evaluates_at(config, start_iter, iteration):
+    """Whether a run started at `start_iter` evaluates at `iteration`: at its start, every eval_every
+    iterations, and at its end."""
+    return iteration == start_iter or iteration % config.eval_every == 0 or iteration == config.iterations
 
 
 def training_batches(data, config, seed):

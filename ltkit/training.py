@@ -88,7 +88,7 @@ def make_optimizer(model, config):
 def train_step(model, optimizer, x, y, mask=None):
     """One masked step; returns the batch's (loss, accuracy) as tensors (no device sync)."""
     logits = model(x)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits.flatten(0, -2), y.flatten())  # flattened: a sequence's every position counts
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if mask:
@@ -96,21 +96,22 @@ def train_step(model, optimizer, x, y, mask=None):
         for name, keep in mask.items():
             params[name].grad.mul_(keep)
     optimizer.step()
-    return loss.detach(), (logits.argmax(1) == y).float().mean()
+    return loss.detach(), (logits.argmax(-1) == y).float().mean()
 
 
 @torch.no_grad()
 def evaluate(model, x, y, batch_size=2000):
-    """Mean cross-entropy loss and accuracy of `model` on (x, y), in evaluation mode."""
+    """Mean cross-entropy loss and accuracy of `model` on (x, y), in evaluation mode (per example, or per
+    predicted position where y holds sequences)."""
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
-        logits = model(x[start : start + batch_size])
-        loss_sum += F.cross_entropy(logits, y[start : start + batch_size], reduction="sum").item()
-        correct += (logits.argmax(1) == y[start : start + batch_size]).sum().item()
+        logits, labels = model(x[start : start + batch_size]), y[start : start + batch_size]
+        loss_sum += F.cross_entropy(logits.flatten(0, -2), labels.flatten(), reduction="sum").item()
+        correct += (logits.argmax(-1) == labels).sum().item()
     model.train(was_training)
-    return loss_sum / len(y), correct / len(y)
+    return loss_sum / y.numel(), correct / y.numel()
 
 
 @dataclass

@@ -10,6 +10,7 @@ grows, so each row shows the largest so far: the stacks are measured from small 
 
     python benchmarks/stacked.py [--device cpu|cuda] [--models mlp,lenet300_100] [--stacks 1,3,9] [--json FILE]
     python benchmarks/stacked.py --paper [--device cuda]
+    python benchmarks/stacked.py --paper-run 1 --device cuda
 
 --paper estimates, from step and evaluation times measured here, what two of the papers' experiments cost
 at full length on this device, one network at a time and stacked:
@@ -18,6 +19,10 @@ at full length on this device, one network at a time and stacked:
   15 arms);
 - Frankle et al.'s ResNet-20 instability curve: copies trained from 8 iterations k (0 to 8000), 3 pairs
   each, to iteration 62,400, evaluated every 100 (stacks: each k's 6 copies).
+--paper-run R runs the LeNet figure itself, its dense networks and first R rounds at full length, and
+extrapolates the whole figure from their time (on Fashion-MNIST, which is had offline).
+
+On a GPU a stack's steps replay a CUDA graph; $LTKIT_CUDA_GRAPHS=0 measures them launched one by one.
 """
 
 import argparse
@@ -28,7 +33,8 @@ from dataclasses import replace
 
 import torch
 
-from ltkit.data import Splits
+from ltkit.data import Splits, load_dataset
+from ltkit.imp import imp_config, run_imps
 from ltkit.models import build_model
 from ltkit.profiles import training_recipe
 from ltkit.runtime import pick_device, set_cpu_threads
@@ -159,6 +165,43 @@ def paper_costs(device, steps):
     return rows
 
 
+def paper_lenet_run(device, rounds):
+    """Frankle & Carbin's LeNet-300-100 figure at full length (5 seeds, both controls, 50,000 iterations a
+    run, evaluated every 100), its dense networks and first `rounds` rounds measured with run_imps, and the
+    whole figure (20 rounds) extrapolated from the rounds' mean time. Fashion-MNIST stands in for MNIST
+    (same shapes and sizes; MNIST needs a download)."""
+    data = load_dataset("fashion-mnist", device=device)
+    configs = [imp_config(data.name, "lenet300_100", "paper", seed=s, rounds=rounds) for s in range(5)]
+    synchronize(device)
+    started = time.perf_counter()
+    results = run_imps(configs, data=data, cache=False, progress=False)
+    synchronize(device)
+    seconds = time.perf_counter() - started
+    row = dict(
+        experiment=f"LeNet-300-100 figure, dense + {rounds} round(s) run",
+        measured_s=seconds,
+        figure_estimate_min=seconds / (rounds + 1) * (LENET_FIGURE["rounds"] + 1) / 60,
+        rounds=[  # per round and arm, each seed's (early-stop, final) test accuracy
+            dict(
+                weights_remaining=r.weights_remaining,
+                **{
+                    arm: [
+                        (s.rounds[r.round].results[arm].test_acc, s.rounds[r.round].results[arm].final_test_acc)
+                        for s in results
+                    ]
+                    for arm in r.results
+                },
+            )
+            for r in results[0].rounds
+        ],
+    )
+    print(
+        f"{row['experiment']}: {seconds:.0f} s measured; the whole figure about {row['figure_estimate_min']:.1f} min",
+        flush=True,
+    )
+    return row
+
+
 def print_cost(row):
     hours = f"{row['one_at_a_time_h']:>10.2f} h one at a time{row['stacked_h']:>10.2f} h stacked"
     print(f"{row['experiment']:<30}{hours}", flush=True)
@@ -174,14 +217,18 @@ def main():
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--paper", action="store_true", help="estimate two paper experiments' cost instead")
+    parser.add_argument(
+        "--paper-run", type=int, default=0, metavar="ROUNDS", help="run the LeNet figure for ROUNDS rounds, and time it"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     threads = set_cpu_threads(args.threads)
     device = pick_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} thread(s)"
     print(f"device: {device} ({name})")
-    if args.paper:
-        rows = paper_costs(device, args.steps or (100 if device.type == "cpu" else 500))
+    if args.paper or args.paper_run:
+        rows = paper_costs(device, args.steps or (100 if device.type == "cpu" else 500)) if args.paper else []
+        rows += [paper_lenet_run(device, args.paper_run)] if args.paper_run else []
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(dict(device=name, paper=rows), f, indent=1)

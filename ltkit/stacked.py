@@ -192,12 +192,14 @@ def train_stack(jobs, data, progress=True):
     with torch.no_grad():
         for name, keep in mask.items():
             net.params[name].mul_(keep)
-    optimizer = make_optimizer(net, config)
+    graphs = uses_cuda_graphs(data.device)
+    optimizer = make_optimizer(net, config, capturable=graphs)
     batches = stacked_batches(data, config, [job.data_seed for job in jobs])
     histories = [[] for _ in jobs]
     best, best_loss = net.snapshot(), torch.full((net.size,), math.inf, dtype=torch.float64)
     running = torch.zeros(net.size, 2, device=data.device)
-    steps_since_eval = 0
+    replayed = ReplayedSteps(net, optimizer, mask, running) if graphs else None
+    steps_since_eval, lr = 0, None
     started = time.perf_counter()
     net.train()
     desc = jobs[0].desc if len(jobs) == 1 else f"{len(jobs)} networks stacked"
@@ -214,8 +216,13 @@ def train_stack(jobs, data, progress=True):
             steps_since_eval = 0
         if iteration == config.iterations:
             break
-        set_learning_rate(optimizer, learning_rate(config, iteration))
-        running += stacked_step(net, optimizer, *next(batches), mask)
+        if learning_rate(config, iteration) != lr:  # set only when it changes: on a GPU, each set is a launch
+            lr = learning_rate(config, iteration)
+            set_learning_rate(optimizer, lr)
+        if replayed:
+            replayed.step(*next(batches))
+        else:
+            running += stacked_step(net, optimizer, *next(batches), mask)
         steps_since_eval += 1
         bar.update(1)
     bar.close()
@@ -241,6 +248,47 @@ def stacked_batches(data, config, seeds):
         if config.augment:
             x = torch.stack([augment_images(one, generator) for one, generator in zip(x, generators)])
         yield x, data.y_train[idx]
+
+
+def uses_cuda_graphs(device):
+    """Whether a stack's steps replay a CUDA graph: on a CUDA GPU, unless $LTKIT_CUDA_GRAPHS=0."""
+    return torch.device(device).type == "cuda" and os.environ.get("LTKIT_CUDA_GRAPHS") != "0"
+
+
+class ReplayedSteps:
+    """A stack's training step captured once as a CUDA graph, then replayed: one launch a step instead of
+    a hundred small ones, which is what a small network's step on a GPU waits for.
+
+    The graph reads its batch from fixed tensors, which each step overwrites. The first WARMUP steps
+    run as usual, on a side stream, as CUDA graphs need: libraries initialise lazily, and the optimizer
+    makes its state, on their first use. The learning rate is a tensor that the graph reads (and
+    training.set_learning_rate fills), so a schedule needs no new capture."""
+
+    WARMUP = 3
+
+    def __init__(self, net, optimizer, mask, running):
+        self.net, self.optimizer, self.mask, self.running = net, optimizer, mask, running
+        self.done, self.batch, self.graph = 0, None, None
+
+    def run(self, x, y):
+        self.running.add_(stacked_step(self.net, self.optimizer, x, y, self.mask))
+
+    def step(self, x, y):
+        if self.done < self.WARMUP:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.run(x, y)
+            torch.cuda.current_stream().wait_stream(side)
+        else:
+            if self.graph is None:
+                self.batch, self.graph = (x.clone(), y.clone()), torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self.graph):  # recorded, not run
+                    self.run(*self.batch)
+            self.batch[0].copy_(x)
+            self.batch[1].copy_(y)
+            self.graph.replay()
+        self.done += 1
 
 
 def stacked_step(net, optimizer, x, y, mask):

@@ -76,13 +76,15 @@ def learning_rate(config, iteration):
     return lr
 
 
-def make_optimizer(model, config):
-    """Adam or SGD; the fused implementations take a third of the time of the default ones on a CPU."""
+def make_optimizer(model, config, capturable=False):
+    """Adam or SGD; the fused implementations take a third of the time of the default ones on a CPU.
+    capturable: for steps captured in a CUDA graph; the learning rate is then a tensor on the weights'
+    device, which the graph reads at every replay."""
+    params = list(model.parameters())
+    lr = torch.tensor(config.lr, device=params[0].device) if capturable else config.lr
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
-    return torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, fused=True
-    )
+        return torch.optim.Adam(params, lr=lr, weight_decay=config.weight_decay, fused=True, capturable=capturable)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay, fused=True)
 
 
 def train_step(model, optimizer, x, y, mask=None):
@@ -249,7 +251,10 @@ def training_batches(data, config, seed):
 
 def set_learning_rate(optimizer, lr):
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        if torch.is_tensor(group["lr"]):  # read by a CUDA graph: changed in place, where the graph looks
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 def record(model, data, iteration, running, steps, watch_test=False):

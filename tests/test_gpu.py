@@ -171,3 +171,49 @@ def test_a_curve_and_its_plane_loaded_from_the_cache_come_back_on_the_gpu(mnist1
     plane = run_plane(config, data=mnist1d, progress=False)
     assert len(plane.test_err) == 3 and all(len(row) == 3 for row in plane.test_err)
     assert run_plane(config, data=mnist1d, progress=False) == plane
+
+
+@pytest.mark.parametrize(
+    "model_name, recipe",
+    [
+        ("mlp", TrainConfig(lr=1e-2, batch_size=50, iterations=120, eval_every=20, milestones=(60,))),
+        (
+            "cnn1d",
+            TrainConfig(
+                optimizer="sgd",
+                lr=0.05,
+                momentum=0.9,
+                weight_decay=5e-4,
+                batch_size=50,
+                iterations=40,
+                eval_every=10,
+                milestones=(20,),
+            ),
+        ),
+    ],
+)
+def test_a_stack_replayed_as_a_cuda_graph_trains_as_it_does_step_by_step(mnist1d, monkeypatch, model_name, recipe):
+    """The graph reads its batches, masks and the learning rate after the drop (Adam, and SGD with
+    momentum, weight decay and BatchNorm through vmap), and trains as the stack does launch by launch."""
+    from ltkit.stacked import Job, train_stack
+
+    def trained(graphs):
+        monkeypatch.setenv("LTKIT_CUDA_GRAPHS", "1" if graphs else "0")
+        models = [build_model(model_name, mnist1d.input_shape, seed=s, device=GPU) for s in range(3)]
+        name = [n for n, p in models[0].named_parameters() if p.dim() > 1][1]
+        mask = {name: torch.rand(models[0].state_dict()[name].shape, generator=torch.Generator().manual_seed(1)) < 0.5}
+        jobs = [
+            Job(m, recipe, mask={name: mask[name].to(GPU)} if s else None, data_seed=s) for s, m in enumerate(models)
+        ]
+        return train_stack(jobs, mnist1d, progress=False), models, name, mask
+
+    graphed, graphed_models, name, mask = trained(graphs=True)
+    eager, eager_models, _, _ = trained(graphs=False)
+    for a, b in zip(graphed, eager):
+        assert [row["val_loss"] for row in a.history] == pytest.approx([row["val_loss"] for row in b.history], rel=1e-4)
+        assert a.final_test == pytest.approx(b.final_test, rel=1e-4)
+    for a, b in zip(graphed_models, eager_models):
+        for (key, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.allclose(x.float(), y.float(), rtol=1e-4, atol=1e-5), key
+    pruned = graphed_models[1].state_dict()[name][~mask[name].to(GPU)]
+    assert torch.count_nonzero(pruned) == 0

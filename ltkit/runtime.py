@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ltkit.errors import LtkitError
+from ltkit.stacked import stack_size, uses_cuda_graphs
 
 
 def default_cpu_threads():
@@ -73,6 +74,8 @@ def describe_environment(device):
         device=str(device),
         gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else "none",
         cpu_threads_used=torch.get_num_threads(),
+        networks_per_stack=stack_size(device),  # trained together (ltkit.stacked); 0: one at a time
+        cuda_graphs=uses_cuda_graphs(device),
         cpu_cores=os.cpu_count(),
         on_colab="google.colab" in sys.modules,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ltkit import charlm
 from ltkit.errors import LtkitError
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -41,7 +42,7 @@ def data_dir():
 
 @dataclass
 class Splits:
-    """One dataset as tensors: inputs float32 and standardised, labels int64."""
+    """One dataset as tensors: inputs float32 and standardised (characters, int64, for text), labels int64."""
 
     name: str
     x_train: torch.Tensor
@@ -239,6 +240,13 @@ DATASETS = {
         about="MNIST, 28x28 handwritten digits",
     ),
     "cifar10": dict(load=load_cifar10, train_size=50000, val_size=5000, about="CIFAR-10, 32x32 colour images"),
+    "charlm": dict(
+        load=lambda root, download: charlm.load_charlm(),
+        train_size=sum(charlm.split_sizes()[:2]),  # as for the others: training and validation windows together
+        val_size=charlm.split_sizes()[1],
+        about="characters of the Python standard library's source, next-character prediction (no download)",
+        text=True,
+    ),
 }
 
 
@@ -261,6 +269,8 @@ def load_dataset(name, device="cpu", root=None, download=True, val_size=None, sp
     """
     check_dataset_name(name)
     spec = DATASETS[name]
+    if spec.get("text"):
+        return load_text_dataset(name, device, val_size, split_seed)
     root = Path(root) if root is not None else data_dir()
     x_train, y_train, x_test, y_test = spec["load"](root, download)
     val_size = spec["val_size"] if val_size is None else val_size
@@ -277,6 +287,18 @@ def load_dataset(name, device="cpu", root=None, download=True, val_size=None, sp
     standard = val_size == spec["val_size"] and split_seed == 0
     split_id = "standard" if standard else f"{val_size} for validation, split seed {split_seed}"
     splits = Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, int(y_train.max()) + 1, split_id)
+    return splits.to(device)
+
+
+def load_text_dataset(name, device, val_size, split_seed):
+    """A text dataset (charlm): its splits are fixed by position in the text, and its inputs are characters,
+    which are not standardised."""
+    if val_size not in (None, DATASETS[name]["val_size"]) or split_seed != 0:
+        raise LtkitError(
+            f"{name}'s validation text is fixed by its position in the text: val_size and split_seed cannot change"
+        )
+    x_train, y_train, x_val, y_val, x_test, y_test = DATASETS[name]["load"](None, False)
+    splits = Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, len(charlm.VOCABULARY), charlm.split_id())
     return splits.to(device)
 
 
@@ -318,6 +340,8 @@ def where_is(name, root):
         return str(root / "mnist1d")
     if name == "cifar10":
         return str(root / CIFAR_FOLDER)
+    if name == "charlm":
+        return f"the source of {len(charlm.MODULES)} modules of {charlm.split_id()}"
     return str(find_idx_folder(idx_folders(name, root))["x_train"].parent)
 
 

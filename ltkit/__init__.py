@@ -1,8 +1,8 @@
 """ltkit: the Lottery Ticket Hypothesis and the work around it, hands on.
 
 The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
-- the machine and the data: runtime, data, profiles, errors;
-- networks and training: models, masks, training, stacked (many networks trained as one), dense;
+- the machine and the data: runtime, data, charlm (text for a language model), profiles, errors;
+- networks and training: models, transformer, masks, training, stacked (many networks trained as one), dense;
 - pruning and tickets: oneshot, imp, stats (over seeds, matching), at_init (pruning at initialisation),
   retraining (fine-tuning against weight and learning-rate rewinding);
 - stability and connectivity: paths, instability, rewinding, curves, align, fge;

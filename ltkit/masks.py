@@ -1,9 +1,14 @@
 """Masks: which weights a pruned network keeps.
 
 A mask is a plain dict {parameter name: bool tensor of the weight's shape}, True where the weight stays.
-Only the weights of convolutional and linear layers are prunable; biases and BatchNorm parameters never
-are. Each prunable weight has a kind, "conv", "fc" or "output" (the last linear layer), because the papers
-prune the kinds at different rates (Frankle & Carbin: fc 20%, output 10% per round for LeNet).
+Only the weights of convolutional and linear layers and of embeddings are prunable; biases, BatchNorm and
+LayerNorm parameters never are. Each prunable weight has a kind, because the papers prune the kinds at
+different rates (Frankle & Carbin: fc 20%, output 10% per round for LeNet; conv and fc apart for Conv-2/4/6):
+- "conv", "fc", and "output" (the last linear layer, a transformer's head too);
+- in a transformer: "embedding" (the character embedding), "attention" (query, key, value and output
+  projections) and "mlp" (the block's two linear layers), as Chen et al. (2020) treat BERT's parts apart.
+  The position embedding is not pruned: it is small (context x width) and is the network's only sense of
+  order, so, like a bias, removing its entries saves little and breaks something specific.
 
 A pruning rate is always a fraction of the weights that *remain*: 20% per round leaves 80%, 64%, 51%...
 """
@@ -12,8 +17,10 @@ import torch
 from torch import nn
 
 from ltkit.errors import LtkitError
+from ltkit.transformer import CausalSelfAttention, FeedForward
 
-KINDS = ("conv", "fc", "output")
+KINDS = ("conv", "fc", "output", "embedding", "attention", "mlp")
+BLOCK_KINDS = {CausalSelfAttention: "attention", FeedForward: "mlp"}  # the kind of every linear layer inside
 SCOPES = ("layerwise", "global")
 
 
@@ -29,13 +36,18 @@ def check_pruning(rates, scope):
 
 
 def layer_kinds(model):
-    """{weight name: "conv" | "fc" | "output"} for every prunable weight of `model`, in order."""
-    kinds = {}
+    """{weight name: its kind (one of KINDS)} for every prunable weight of `model`, in order."""
+    kinds, blocks = {}, {}
     for name, module in model.named_modules():
+        if type(module) in BLOCK_KINDS:
+            blocks[f"{name}."] = BLOCK_KINDS[type(module)]
         if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             kinds[f"{name}.weight"] = "conv"
+        elif isinstance(module, nn.Embedding):
+            kinds[f"{name}.weight"] = "embedding"
         elif isinstance(module, nn.Linear):
-            kinds[f"{name}.weight"] = "fc"
+            inside = [kind for prefix, kind in blocks.items() if name.startswith(prefix)]
+            kinds[f"{name}.weight"] = inside[-1] if inside else "fc"
     last_linear = [name for name, kind in kinds.items() if kind == "fc"][-1]
     kinds[last_linear] = "output"
     return kinds

@@ -7,6 +7,8 @@
 - `resnet20`: the CIFAR ResNet of He et al. with 16/32/64 channels (Frankle et al. 2020).
 - `cnn1d`: three 1-D convolutions of 25 channels with BatchNorm, then one linear layer, for MNIST-1D
   (the shape of the MNIST-1D paper's small CNN): this kit's CPU-sized network for late rewinding.
+- `transformer`: a small decoder-only transformer (ltkit.transformer) reading characters (charlm), with
+  GPT-2's initialisation.
 The fully connected and VGG-like networks start from Glorot (Xavier) normal weights, as in Frankle &
 Carbin; the residual and 1-D convolutional networks from He (Kaiming) normal weights. Biases start at zero.
 """
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from ltkit.errors import LtkitError
+from ltkit.transformer import Transformer
 
 
 class MLP(nn.Module):
@@ -132,7 +135,8 @@ def glorot_init(model):
 
 
 def check_inputs(name, inputs, input_shape):
-    """Refuse data a network cannot read: images for the convolutional networks, 1-D signals for cnn1d."""
+    """Refuse data a network cannot read: images for the convolutional networks, 1-D signals for cnn1d,
+    windows of characters for the transformer."""
     if inputs == "images" and len(input_shape) != 3:
         raise LtkitError(
             f"model {name!r} needs image inputs (channels, height, width) but the data has shape "
@@ -142,6 +146,11 @@ def check_inputs(name, inputs, input_shape):
         raise LtkitError(
             f"model {name!r} needs 1-D signals (MNIST-1D) but the data has shape {tuple(input_shape)}; "
             f"use 'mlp', 'lenet300_100' or a convolutional network for images"
+        )
+    if inputs == "characters" and len(input_shape) != 1:
+        raise LtkitError(
+            f"model {name!r} reads windows of characters (the charlm dataset) but the data has shape "
+            f"{tuple(input_shape)}; use it with load_dataset('charlm')"
         )
 
 
@@ -164,6 +173,11 @@ def build_resnet20(input_shape, num_classes):
     return ResNet(input_shape, 3, num_classes)
 
 
+def build_transformer(input_shape, num_classes):
+    """Windows of input_shape[0] characters in, a guess at the next of num_classes characters out."""
+    return Transformer(vocabulary=num_classes, context=input_shape[0])
+
+
 MODELS = {
     "mlp": (build_mlp, "any", "fully connected 100-100 (MNIST-1D)"),
     "lenet300_100": (build_lenet, "any", "LeNet-300-100, fully connected 300-100 (MNIST, Fashion-MNIST)"),
@@ -172,6 +186,7 @@ MODELS = {
     "conv6": (build_conv([64, 64, 128, 128, 256, 256]), "images", "Conv-6: 6 conv layers + 256-256 (CIFAR-10)"),
     "resnet20": (build_resnet20, "images", "ResNet-20 with BatchNorm (CIFAR-10)"),
     "cnn1d": (CNN1D, "signals", "1-D CNN, 3 convolutions of 25 channels with BatchNorm (MNIST-1D)"),
+    "transformer": (build_transformer, "characters", "decoder-only transformer, 2 layers of width 32 (charlm)"),
 }
 
 

@@ -27,6 +27,20 @@ def test_only_conv_and_linear_weights_are_prunable_and_the_last_linear_is_the_ou
     assert kinds["conv.weight"] == "conv"
     lenet = layer_kinds(build_model("lenet300_100", (1, 28, 28)))
     assert list(lenet.values()) == ["fc", "fc", "output"]
+    assert list(layer_kinds(build_model("mlp", (40,))).values()) == ["fc", "fc", "output"]
+
+
+def test_a_transformer_is_pruned_by_kind_and_its_norms_biases_and_positions_never():
+    model = build_model("transformer", (32,), 96)
+    kinds = layer_kinds(model)
+    assert kinds["token.weight"] == "embedding" and kinds["head.weight"] == "output"
+    assert kinds["blocks.1.attention.key.weight"] == "attention" and kinds["blocks.0.mlp.down.weight"] == "mlp"
+    assert list(kinds.values()).count("attention") == 8 and list(kinds.values()).count("mlp") == 4
+    assert not any("norm" in name or "bias" in name or "position" in name for name in kinds)
+    rates = dict(embedding=0.1, attention=0.3, mlp=0.2, output=0.05)
+    mask = prune_by_magnitude(weights(model), full_mask(model), rates, kinds)
+    for row in sparsity_report(mask, kinds)[:-1]:
+        assert row["fraction"] == pytest.approx(1 - rates[row["kind"]], abs=2e-3), row["layer"]
 
 
 def test_the_rate_applies_to_the_weights_that_remain():

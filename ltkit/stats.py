@@ -44,6 +44,19 @@ def spread(values, weights_remaining):
     )
 
 
+def rounds_table(results, measure="final_test_acc"):
+    """One row per round of sweeps over seeds: the weights remaining, and each arm's `measure` as
+    "mean ± std" in percent (round 0, the dense network, is every arm alike)."""
+    summary = across_seeds(results, measure)
+    rows = []
+    for r, kept in enumerate(summary["ticket"]["weights_remaining"]):
+        row = dict(round=r, weights_remaining=f"{100 * kept:.1f}%")
+        for arm, line in summary.items():
+            row[arm] = f"{100 * line['mean'][r]:.1f} ± {100 * line['std'][r]:.1f}"
+        rows.append(row)
+    return rows
+
+
 def controls_table(results, weights_remaining, measure="final_test_acc"):
     """At the round nearest `weights_remaining`, per arm: mean and std of `measure` over seeds, the mean
     gap to the ticket, and on how many seeds the arm is below the ticket."""

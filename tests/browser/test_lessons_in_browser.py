@@ -19,6 +19,7 @@ LESSONS = [
     "06_mode_connectivity",
     "07_playground",
     "08_pruning_at_init",
+    "09_transformer_tickets",
 ]
 RUN_LIMIT = 900  # seconds for a whole lesson, from the run cache that `make lessons` filled
 ANSWER_LIMIT = 20  # seconds for a dashboard to redraw after a control moves

@@ -10,6 +10,7 @@ from ltkit.errors import LtkitError
 from ltkit.imp import IMPConfig
 from ltkit.profiles import (
     RECIPES,
+    TRANSFORMER_TICKETS,
     connectivity_images,
     current_profile,
     profile_table,
@@ -56,6 +57,15 @@ def test_the_late_rewinding_experiment_is_the_small_convolutional_network_on_mni
     config = ltkit.rewinding_config("ci", seed=3)
     assert (config.dataset, config.model, config.seed, config.scope) == ("mnist1d", "cnn1d", 3, "global")
     assert config.train == RECIPES["cnn1d"]["train"] and config.pairs >= 3
+
+
+def test_the_transformer_lessons_late_k_lies_inside_every_profiles_run():
+    tickets = TRANSFORMER_TICKETS
+    for profile in ("ci", "class", "paper"):
+        config = ltkit.imp_config(tickets["dataset"], tickets["model"], profile)
+        assert config.rates == dict(embedding=0.25, attention=0.5, mlp=0.5, output=0.25)
+        assert 0 == tickets["rewind_iters"][0] < tickets["rewind_iters"][1] < config.train.iterations
+        assert tickets["rounds"][profile] >= 1 and tickets["matching_seeds"][profile] >= 2
 
 
 def test_the_image_experiments_of_the_connectivity_lessons_follow_the_profile():

@@ -8,7 +8,7 @@ import pytest
 from ltkit.dense import dense_run
 from ltkit.errors import LtkitError
 from ltkit.imp import IMPConfig, IMPResult, Round, imp_config
-from ltkit.stats import Matching, across_seeds, controls_table, matching
+from ltkit.stats import Matching, across_seeds, controls_table, matching, rounds_table
 from ltkit.training import TrainConfig, TrainResult
 
 CONFIG = imp_config("mnist1d", "mlp", "ci")
@@ -84,6 +84,15 @@ def test_the_controls_table_gives_gaps_to_the_ticket_at_the_nearest_round():
         assert row["std"] == pytest.approx(statistics.stdev(values))
         assert row["gap_to_ticket"] == pytest.approx(statistics.mean(t - v for t, v in zip(ticket, values)))
     assert controls_table(SEEDS, 0.6)[0]["weights_remaining"] == 0.5
+
+
+def test_the_rounds_table_gives_each_arms_mean_and_spread_in_percent_per_round():
+    rows = rounds_table(SEEDS)
+    assert [row["weights_remaining"] for row in rows] == ["100.0%", "50.0%", "25.0%"]
+    reinit = [0.70, 0.75, 0.83]
+    expected = f"{100 * statistics.mean(reinit):.1f} ± {100 * statistics.stdev(reinit):.1f}"
+    assert rows[2]["reinit"] == expected == "76.0 ± 6.6"
+    assert rows[0]["ticket"] == rows[0]["reinit"] == rows[0]["random_mask"] == "85.0 ± 5.0"
 
 
 def test_matching_is_the_dense_mean_minus_one_standard_deviation_over_seeds():

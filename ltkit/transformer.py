@@ -32,12 +32,16 @@ class CausalSelfAttention(nn.Module):
         self.value = nn.Linear(width, width)
         self.proj = nn.Linear(width, width)  # the heads' outputs, mixed back into the residual stream
 
+    def split_heads(self, h):
+        """[B, T, width] -> [B, heads, T, width / heads]: each head attends with its own slice of the features."""
+        b, t, width = h.shape
+        return h.view(b, t, self.heads, width // self.heads).transpose(1, 2)
+
     def forward(self, x):
         b, t, width = x.shape
-        split = lambda h: h.view(b, t, self.heads, width // self.heads).transpose(1, 2)  # noqa: E731 [B, heads, T, d]
-        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = q @ k.transpose(-2, -1) / math.sqrt(width // self.heads)  # [B, heads, T, T]
-        future = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+        q, k, v = self.split_heads(self.query(x)), self.split_heads(self.key(x)), self.split_heads(self.value(x))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(width // self.heads)  # [B, heads, T, T]: query t, key s
+        future = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)  # s > t: not seen yet
         weights = scores.masked_fill(future, float("-inf")).softmax(-1)
         return self.proj((weights @ v).transpose(1, 2).reshape(b, t, width))
 

@@ -8,9 +8,9 @@ result can never be served for settings it was not computed with.
 
 from dataclasses import fields, is_dataclass
 
-from ltkit.data import check_dataset_name
+from ltkit.data import DATASETS, check_dataset_name
 from ltkit.errors import LtkitError
-from ltkit.models import check_model_name
+from ltkit.models import MODELS, check_model_name
 
 
 class Settings:
@@ -47,5 +47,16 @@ def check_fields(given, settings_class, function, fixed=("dataset", "model", "tr
 
 def check_network(config):
     """Refuse a config whose dataset or model does not exist, naming the ones that do."""
-    check_dataset_name(config.dataset)
-    check_model_name(config.model)
+    check_pair(config.dataset, config.model)
+
+
+def check_pair(dataset, model):
+    """Refuse an unknown dataset or model, and text (charlm) for any network but the transformer, or the
+    transformer for anything but text: characters are indices, not numbers to multiply."""
+    check_dataset_name(dataset)
+    check_model_name(model)
+    text, reads_text = DATASETS[dataset].get("text", False), MODELS[model][1] == "characters"
+    if text and not reads_text:
+        raise LtkitError(f"{dataset} holds characters, which only the 'transformer' reads; use --model transformer")
+    if reads_text and not text:
+        raise LtkitError(f"the {model} reads characters; use it with a text dataset ('charlm'), not {dataset}")

@@ -10,8 +10,8 @@ and pruning rates stay the papers' (or, for the MNIST-1D MLP, this kit's own cal
 import os
 from dataclasses import replace
 
-from ltkit.config import check_fields
-from ltkit.data import check_dataset_name, training_set_size
+from ltkit.config import check_fields, check_pair
+from ltkit.data import training_set_size
 from ltkit.errors import LtkitError
 from ltkit.models import check_model_name
 from ltkit.training import TrainConfig, iterations_for, resize
@@ -155,8 +155,7 @@ def training_recipe(dataset, model, profile=None, epochs=None, lr=None):
 
     `epochs` resizes the run (passes over the training set), `lr` changes the learning rate.
     """
-    check_dataset_name(dataset)
-    check_model_name(model)
+    check_pair(dataset, model)
     n_train = training_set_size(dataset)
     train = RECIPES[model]["train"]
     profile_epochs = PROFILE_SIZES[current_profile(profile)]["epochs"]

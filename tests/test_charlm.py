@@ -4,6 +4,7 @@ import torch
 from ltkit import charlm
 from ltkit.data import load_dataset, training_set_size
 from ltkit.errors import LtkitError
+from ltkit.profiles import training_recipe
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,14 @@ def test_bad_inputs_are_explained():
         charlm.module_text("bisect", chars=10**7)
     with pytest.raises(LtkitError, match="fixed by its position"):
         load_dataset("charlm", val_size=100)
+
+
+def test_text_goes_only_to_the_transformer_and_the_transformer_reads_only_text():
+    with pytest.raises(LtkitError, match="only the 'transformer' reads"):
+        training_recipe("charlm", "mlp")
+    with pytest.raises(LtkitError, match="use it with a text dataset"):
+        training_recipe("mnist1d", "transformer")
+    assert training_recipe("charlm", "transformer").iterations == 400
 
 
 def test_the_split_is_named_with_the_python_version_so_caches_of_other_versions_are_not_reused(splits):

@@ -324,7 +324,8 @@ def evaluate_stack(net, x, y, tensors=None):
     chunk = max(100, batch_size // net.size)
     for start in range(0, len(y), chunk):
         logits = net(x[start : start + chunk], tensors, shared=True)
-        labels = y[start : start + chunk].expand(net.size, *y[start : start + chunk].shape)
+        labels = y[start : start + chunk]
+        labels = labels.expand(net.size, *labels.shape)  # every network is judged on the same labels
         losses = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), reduction="none")
         loss_sums.append(losses.view(net.size, -1).sum(1))
         corrects.append((logits.argmax(-1) == labels).flatten(1).sum(1))

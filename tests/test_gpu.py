@@ -16,7 +16,9 @@ from ltkit.models import build_model
 from ltkit.oneshot import pruned_accuracy, pruned_copy
 from ltkit.paths import evaluate_line, recompute_batchnorm
 from ltkit.runs import Run
+from ltkit.stacked import train_stack
 from ltkit.training import TrainConfig, evaluate, train
+from tests.test_stacked import ADAM, SGD_BN, jobs_and_twins
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 GPU = torch.device("cuda")
@@ -173,47 +175,23 @@ def test_a_curve_and_its_plane_loaded_from_the_cache_come_back_on_the_gpu(mnist1
     assert run_plane(config, data=mnist1d, progress=False) == plane
 
 
-@pytest.mark.parametrize(
-    "model_name, recipe",
-    [
-        ("mlp", TrainConfig(lr=1e-2, batch_size=50, iterations=120, eval_every=20, milestones=(60,))),
-        (
-            "cnn1d",
-            TrainConfig(
-                optimizer="sgd",
-                lr=0.05,
-                momentum=0.9,
-                weight_decay=5e-4,
-                batch_size=50,
-                iterations=40,
-                eval_every=10,
-                milestones=(20,),
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("model_name, recipe", [("mlp", ADAM), ("cnn1d", SGD_BN)])
 def test_a_stack_replayed_as_a_cuda_graph_trains_as_it_does_step_by_step(mnist1d, monkeypatch, model_name, recipe):
     """The graph reads its batches, masks and the learning rate after the drop (Adam, and SGD with
     momentum, weight decay and BatchNorm through vmap), and trains as the stack does launch by launch."""
-    from ltkit.stacked import Job, train_stack
 
     def trained(graphs):
         monkeypatch.setenv("LTKIT_CUDA_GRAPHS", "1" if graphs else "0")
-        models = [build_model(model_name, mnist1d.input_shape, seed=s, device=GPU) for s in range(3)]
-        name = [n for n, p in models[0].named_parameters() if p.dim() > 1][1]
-        mask = {name: torch.rand(models[0].state_dict()[name].shape, generator=torch.Generator().manual_seed(1)) < 0.5}
-        jobs = [
-            Job(m, recipe, mask={name: mask[name].to(GPU)} if s else None, data_seed=s) for s, m in enumerate(models)
-        ]
-        return train_stack(jobs, mnist1d, progress=False), models, name, mask
+        jobs, _ = jobs_and_twins(model_name, recipe, device=GPU)
+        return jobs, train_stack(jobs, mnist1d, progress=False)
 
-    graphed, graphed_models, name, mask = trained(graphs=True)
-    eager, eager_models, _, _ = trained(graphs=False)
-    for a, b in zip(graphed, eager):
+    graphed_jobs, graphed = trained(graphs=True)
+    eager_jobs, eager = trained(graphs=False)
+    for a, b in zip(graphed, eager, strict=True):
         assert [row["val_loss"] for row in a.history] == pytest.approx([row["val_loss"] for row in b.history], rel=1e-4)
         assert a.final_test == pytest.approx(b.final_test, rel=1e-4)
-    for a, b in zip(graphed_models, eager_models):
-        for (key, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+    for a, b in zip(graphed_jobs, eager_jobs):
+        for (key, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
             assert torch.allclose(x.float(), y.float(), rtol=1e-4, atol=1e-5), key
-    pruned = graphed_models[1].state_dict()[name][~mask[name].to(GPU)]
-    assert torch.count_nonzero(pruned) == 0
+        for name, keep in (a.mask or {}).items():  # pruned weights stayed exactly zero
+            assert not a.model.state_dict()[name][~keep].any()

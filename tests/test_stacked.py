@@ -25,13 +25,13 @@ SGD_BN = TrainConfig(
 )
 
 
-def jobs_and_twins(model, config, seeds=(0, 1, 2), start_iter=0):
+def jobs_and_twins(model, config, seeds=(0, 1, 2), start_iter=0, device="cpu"):
     """Jobs for networks of `model` on different seeds, one with no mask and the others with random masks,
     and a deep copy of each network to train one at a time."""
     generator = torch.Generator().manual_seed(0)
     jobs = []
     for i, seed in enumerate(seeds):
-        network = build_model(model, (40,), seed=seed)
+        network = build_model(model, (40,), seed=seed, device=device)
         mask = random_mask_like(full_mask(network), generator) if i else None
         jobs.append(Job(network, config, mask, data_seed=seed, start_iter=start_iter))
     return jobs, [copy.deepcopy(job.model) for job in jobs]

@@ -7,7 +7,7 @@ that averages over n seeds uses S, S+1, ..., S+n-1 (n: the profile's seed count,
 baseline of "matching"), so give seeds at least that far apart. Seeds run one after another, each through
 every lesson, so that an interrupted benchmark has checked every claim on the seeds it finished. The
 lessons' `claim(...)` calls are recorded instead of raised. The result, per claim: on how many runs it
-held. Seeds the recipes were calibrated on (ltkit.profiles.CALIBRATION_SEEDS) are refused: a claim
+held. Seeds the recipes were calibrated on (ltkit.experiments.profiles.CALIBRATION_SEEDS) are refused: a claim
 checked on the seeds it was tuned on says nothing. Finished (lesson, seed) runs are kept under --output
 and not rerun.
 """
@@ -19,9 +19,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ltkit.course import CELL_TIMEOUT, execute_lesson, lessons
-from ltkit.profiles import CALIBRATION_SEEDS, PROFILES, sizes
-from ltkit.stats import MATCHING_SEEDS
+from ltkit.course.runner import CELL_TIMEOUT, execute_lesson, lessons
+from ltkit.experiments.profiles import CALIBRATION_SEEDS, PROFILES, sizes
+from ltkit.experiments.stats import MATCHING_SEEDS
 
 
 def seed_list(text):

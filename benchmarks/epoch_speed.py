@@ -21,10 +21,12 @@ from pathlib import Path
 
 import torch
 
-from ltkit.data import data_dir, find_idx_folder, idx_folders, load_dataset
-from ltkit.models import build_model
-from ltkit.runtime import set_cpu_threads
-from ltkit.training import TrainConfig, iterations_for, make_optimizer, train
+from ltkit.engine.dataset_files import find_idx_folder, idx_folders
+from ltkit.engine.datasets import load_dataset
+from ltkit.engine.models import build_model
+from ltkit.engine.runtime import set_cpu_threads
+from ltkit.engine.training import TrainConfig, iterations_for, make_optimizer, train
+from ltkit.files import data_dir
 
 
 def ltkit_epochs(epochs):

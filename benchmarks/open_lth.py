@@ -31,10 +31,10 @@ import os
 import tempfile
 import time
 
-from ltkit.data import load_dataset
-from ltkit.imp import IMPConfig, run_imp
-from ltkit.runtime import set_cpu_threads
-from ltkit.training import TrainConfig
+from ltkit.engine.datasets import load_dataset
+from ltkit.engine.runtime import set_cpu_threads
+from ltkit.engine.training import TrainConfig
+from ltkit.experiments.imp import IMPConfig, run_imp
 
 ITERATIONS = 2 * 469  # open_lth's 2 epochs of 60,000 images in batches of 128 (the last one partial)
 

@@ -33,13 +33,13 @@ from dataclasses import replace
 
 import torch
 
-from ltkit.data import Splits, load_dataset
-from ltkit.imp import imp_config, run_imps
-from ltkit.models import build_model
-from ltkit.profiles import training_recipe
-from ltkit.runtime import pick_device, set_cpu_threads
-from ltkit.stacked import Job, StackedNetwork, evaluate_stack, train_stack
-from ltkit.training import train
+from ltkit.engine.datasets import Splits, load_dataset
+from ltkit.engine.models import build_model
+from ltkit.engine.runtime import pick_device, set_cpu_threads
+from ltkit.engine.stacked import Job, StackedNetwork, evaluate_stack, train_stack
+from ltkit.engine.training import train
+from ltkit.experiments.imp import imp_config, run_imps
+from ltkit.experiments.profiles import training_recipe
 
 ARCHITECTURES = {  # model: (dataset of its recipe, input shape, steps timed on a CPU)
     "mlp": ("mnist1d", (40,), 300),

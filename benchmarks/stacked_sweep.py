@@ -16,11 +16,11 @@ import os
 import tempfile
 import time
 
-from ltkit.data import load_dataset
-from ltkit.imp import ARMS, imp_config, run_imps
-from ltkit.profiles import LESSON_SEED, sizes
-from ltkit.runtime import set_cpu_threads
-from ltkit.stats import across_seeds
+from ltkit.engine.datasets import load_dataset
+from ltkit.engine.runtime import set_cpu_threads
+from ltkit.experiments.imp import ARMS, imp_config, run_imps
+from ltkit.experiments.profiles import LESSON_SEED, sizes
+from ltkit.experiments.stats import across_seeds
 
 
 def timed_sweeps(configs, data, stack):

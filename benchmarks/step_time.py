@@ -11,11 +11,11 @@ import time
 
 import torch
 
-from ltkit.data import Splits
-from ltkit.models import build_model
-from ltkit.profiles import sizes, training_recipe
-from ltkit.runtime import pick_device, set_cpu_threads
-from ltkit.training import TrainConfig, train
+from ltkit.engine.datasets import Splits
+from ltkit.engine.models import build_model
+from ltkit.engine.runtime import pick_device, set_cpu_threads
+from ltkit.engine.training import TrainConfig, train
+from ltkit.experiments.profiles import sizes, training_recipe
 
 EXPERIMENTS = [
     ("mnist1d", "mlp", (40,)),

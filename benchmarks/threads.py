@@ -13,9 +13,9 @@ import os
 
 import torch
 
-from ltkit.data import load_dataset
-from ltkit.models import build_model
-from ltkit.training import TrainConfig, iterations_for, train
+from ltkit.engine.datasets import load_dataset
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, iterations_for, train
 
 
 def spin():

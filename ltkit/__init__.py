@@ -1,39 +1,58 @@
 """ltkit: the Lottery Ticket Hypothesis and the work around it, hands on.
 
-The lessons live in notebooks/; this package holds every piece of logic they use, one concept per module:
-- the machine and the data: runtime, data, charlm (text for a language model), profiles, errors;
-- networks and training: models, transformer, masks, training, stacked (many networks trained as one), dense;
-- pruning and tickets: oneshot, imp, stats (over seeds, matching), at_init (pruning at initialisation),
-  retraining (fine-tuning against weight and learning-rate rewinding);
-- stability and connectivity: paths, instability, rewinding, curves, align, fge;
-- results kept: config (settings and their cache keys), runs (the run cache), cache (export and import);
-- what students see: plots, plots_connectivity, plots_style, progress, dashboards, sweep_form;
-- running the course: claims, course, cli.
+The lessons live in notebooks/; this package holds every piece of logic they use, in four wings whose
+imports point one way (each uses only those before it):
+- ground: errors, settings (an experiment's settings and their cache keys), files;
+- engine: datasets, batches, models, transformer, masks, training, stacked (many networks as one), runtime;
+- store: runs (the run cache), archive (its export and import);
+- experiments: one module per experiment, registered in experiments.registry, and the profiles;
+- course: plots, dashboards, the playground, the lessons' claims, the headless runner; cli beside it.
 The names below are what a lesson or a script needs; everything else is reachable through its module.
+`import ltkit` loads no widget or plotting library: `ltkit.plots`, `ltkit.dashboards` and
+`ltkit.playground` are imported when first used.
 """
 
-from ltkit import dashboards, plots
-from ltkit.align import run_alignment
-from ltkit.at_init import prune_at_init_config, run_prune_at_init
-from ltkit.curves import curve_config, run_curve, run_plane
-from ltkit.data import available_datasets, load_dataset
-from ltkit.dense import train_dense
+import importlib
+
+from ltkit import moved
+from ltkit.engine.datasets import available_datasets, load_dataset
+from ltkit.engine.models import build_model
+from ltkit.engine.runtime import describe_environment, setup
+from ltkit.engine.stacked import Job, train_together
+from ltkit.engine.training import train
 from ltkit.errors import LtkitError
-from ltkit.fge import fge_config, run_fge
-from ltkit.imp import imp_config, run_imp, run_imps, seed_sweeps
-from ltkit.instability import independent_line, instability_config, run_instability
-from ltkit.models import build_model
-from ltkit.oneshot import prune_once, pruned_accuracy, retrain_pruned
-from ltkit.profiles import connectivity_images
-from ltkit.retraining import retrain_config, run_retraining
-from ltkit.rewinding import rewinding_config, run_rewinding
-from ltkit.runtime import describe_environment, setup
-from ltkit.stacked import Job, train_together
-from ltkit.stats import across_seeds, controls_table, matching
-from ltkit.sweep_form import playground
-from ltkit.training import train
+from ltkit.experiments.align import run_alignment
+from ltkit.experiments.at_init import prune_at_init_config, run_prune_at_init
+from ltkit.experiments.curves import curve_config, run_curve, run_plane
+from ltkit.experiments.dense import train_dense
+from ltkit.experiments.fge import fge_config, run_fge
+from ltkit.experiments.imp import imp_config, run_imp, run_imps, seed_sweeps
+from ltkit.experiments.instability import independent_line, instability_config, run_instability
+from ltkit.experiments.oneshot import prune_once, pruned_accuracy, retrain_pruned
+from ltkit.experiments.profiles import connectivity_images
+from ltkit.experiments.retraining import retrain_config, run_retraining
+from ltkit.experiments.rewinding import rewinding_config, run_rewinding
+from ltkit.experiments.stats import across_seeds, controls_table, matching
+
+moved.install()
 
 __version__ = "0.2.0"
+COURSE_NAMES = {
+    "plots": "ltkit.course.plots",
+    "dashboards": "ltkit.course.dashboards",
+    "profiles": "ltkit.experiments.profiles",
+}
+
+
+def __getattr__(name):
+    """The course's modules, and the playground, loaded on first use (they import matplotlib and ipywidgets)."""
+    if name in COURSE_NAMES:
+        return importlib.import_module(COURSE_NAMES[name])
+    if name == "playground":
+        return importlib.import_module("ltkit.course.playground").playground
+    raise AttributeError(f"module 'ltkit' has no attribute {name!r}")
+
+
 __all__ = [
     # set-up and data
     "setup",
@@ -74,7 +93,7 @@ __all__ = [
     "fge_config",
     "run_fge",
     "connectivity_images",
-    # figures and dashboards (ltkit.dashboards: one explorer per lesson)
+    # figures and dashboards (ltkit.course.dashboards: one explorer per lesson)
     "plots",
     "dashboards",
     "playground",

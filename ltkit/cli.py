@@ -21,20 +21,20 @@ import os
 import sys
 from pathlib import Path
 
-from ltkit.align import run_alignment
-from ltkit.at_init import CHECKS, prune_at_init_config, run_prune_at_init
-from ltkit.cache import export_runs, import_runs
-from ltkit.curves import CURVES, curve_config, run_curve
-from ltkit.data import DATASETS, available_datasets, load_dataset
+from ltkit.engine.datasets import DATASETS, available_datasets, load_dataset
+from ltkit.engine.models import MODELS, build_model
+from ltkit.engine.runtime import setup
+from ltkit.engine.training import train
 from ltkit.errors import LtkitError
-from ltkit.fge import fge_config, run_fge
-from ltkit.imp import ARMS, imp_config, run_imp
-from ltkit.instability import instability_config, run_instability
-from ltkit.models import MODELS, build_model
-from ltkit.profiles import PROFILES, training_recipe
-from ltkit.rewinding import rewinding_config, run_rewinding
-from ltkit.runtime import setup
-from ltkit.training import train
+from ltkit.experiments.align import run_alignment
+from ltkit.experiments.at_init import CHECKS, prune_at_init_config, run_prune_at_init
+from ltkit.experiments.curves import CURVES, curve_config, run_curve
+from ltkit.experiments.fge import fge_config, run_fge
+from ltkit.experiments.imp import ARMS, imp_config, run_imp
+from ltkit.experiments.instability import instability_config, run_instability
+from ltkit.experiments.profiles import PROFILES, training_recipe
+from ltkit.experiments.rewinding import rewinding_config, run_rewinding
+from ltkit.store.archive import export_runs, import_runs
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from ltkit import at_init, dense, imp, instability, oneshot, retraining
-from ltkit.data import Splits, load_dataset
+from ltkit.engine.datasets import Splits, load_dataset
+from ltkit.experiments import at_init, dense, imp, instability, oneshot, retraining
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)

@@ -6,13 +6,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ltkit.align import linear_layers, match_weights, permute_units, run_alignment
-from ltkit.curves import CurveConfig
-from ltkit.dense import two_initialisations
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
-from ltkit.models import build_model
-from ltkit.paths import evaluate_line
-from ltkit.training import TrainConfig, train
+from ltkit.experiments.align import linear_layers, match_weights, permute_units, run_alignment
+from ltkit.experiments.curves import CurveConfig
+from ltkit.experiments.dense import two_initialisations
+from ltkit.experiments.paths import evaluate_line
 
 SHORT = TrainConfig(lr=1e-2, batch_size=100, iterations=600, eval_every=100)
 

@@ -1,4 +1,4 @@
-"""Pruning at initialisation (ltkit.at_init): the scores, the masks, the checks, and the experiment."""
+"""Pruning at initialisation (ltkit.experiments.at_init): the scores, the masks, the checks, and the experiment."""
 
 import json
 
@@ -6,7 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ltkit.at_init import (
+from ltkit.cli import main
+from ltkit.engine.masks import fraction_remaining
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig
+from ltkit.errors import LtkitError
+from ltkit.experiments.at_init import (
     CHECKS,
     METHODS,
     PruneAtInitConfig,
@@ -20,12 +25,7 @@ from ltkit.at_init import (
     synflow_scores,
     top_fraction_mask,
 )
-from ltkit.cli import main
-from ltkit.errors import LtkitError
-from ltkit.imp import run_imp
-from ltkit.masks import fraction_remaining
-from ltkit.models import build_model
-from ltkit.training import TrainConfig
+from ltkit.experiments.imp import run_imp
 
 SHORT = TrainConfig(optimizer="adam", lr=1e-2, batch_size=100, iterations=40, eval_every=20)
 CONFIG = PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(2, 5), seed=1, score_examples=200, synflow_iterations=10)

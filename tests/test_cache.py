@@ -6,11 +6,11 @@ import tarfile
 
 import pytest
 
-from ltkit.cache import export_runs, import_runs
 from ltkit.cli import main
+from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
-from ltkit.imp import IMPConfig, run_imp
-from ltkit.training import TrainConfig
+from ltkit.experiments.imp import IMPConfig, run_imp
+from ltkit.store.archive import export_runs, import_runs
 
 CONFIG = IMPConfig("mnist1d", "mlp", TrainConfig(iterations=30, batch_size=50, eval_every=10), rounds=1, rates=0.5)
 

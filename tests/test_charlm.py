@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from ltkit import charlm
-from ltkit.data import load_dataset, training_set_size
+from ltkit.engine import charlm
+from ltkit.engine.datasets import load_dataset, training_set_size
 from ltkit.errors import LtkitError
-from ltkit.profiles import training_recipe
+from ltkit.experiments.profiles import training_recipe
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ltkit.claims import claim, observe
+from ltkit.course.claims import claim, observe
 
 
 def test_a_true_claim_passes_and_a_false_one_stops_with_its_name(monkeypatch):

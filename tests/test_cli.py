@@ -6,13 +6,13 @@ import statistics
 import pytest
 
 from ltkit.cli import build_parser, main
-from ltkit.data import load_dataset
-from ltkit.dense import two_initialisations
-from ltkit.imp import imp_config, run_imp
-from ltkit.instability import instability_config, run_instability
-from ltkit.models import build_model
-from ltkit.profiles import training_recipe
-from ltkit.training import train
+from ltkit.engine.datasets import load_dataset
+from ltkit.engine.models import build_model
+from ltkit.engine.training import train
+from ltkit.experiments.dense import two_initialisations
+from ltkit.experiments.imp import imp_config, run_imp
+from ltkit.experiments.instability import instability_config, run_instability
+from ltkit.experiments.profiles import training_recipe
 
 IMP = ["imp", "--dataset", "mnist1d", "--model", "mlp"]
 INSTABILITY = ["instability", "--dataset", "mnist1d", "--model", "mlp"]

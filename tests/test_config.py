@@ -7,16 +7,16 @@ import pkgutil
 import pytest
 
 import ltkit
-from ltkit.at_init import PruneAtInitConfig
-from ltkit.config import Settings, check_fields
-from ltkit.curves import CurveConfig
-from ltkit.dense import DenseConfig
+from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
-from ltkit.fge import FGEConfig
-from ltkit.imp import IMPConfig
-from ltkit.instability import InstabilityConfig
-from ltkit.retraining import RetrainConfig
-from ltkit.training import TrainConfig
+from ltkit.experiments.at_init import PruneAtInitConfig
+from ltkit.experiments.curves import CurveConfig
+from ltkit.experiments.dense import DenseConfig
+from ltkit.experiments.fge import FGEConfig
+from ltkit.experiments.imp import IMPConfig
+from ltkit.experiments.instability import InstabilityConfig
+from ltkit.experiments.retraining import RetrainConfig
+from ltkit.settings import Settings, check_fields
 
 TRAIN = TrainConfig(iterations=40, batch_size=50, eval_every=20)
 EXAMPLES = {  # one valid instance of every settings class

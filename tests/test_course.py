@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 
-from ltkit.course import NOTEBOOKS, execute_lesson, lessons, set_parameters
+from ltkit.course.runner import NOTEBOOKS, execute_lesson, lessons, set_parameters
 from ltkit.errors import LtkitError
 
 
@@ -69,13 +69,13 @@ async def reply_after_a_send_during_the_wait(client_class):
 
 
 def test_the_course_runners_client_gets_a_reply_that_arrives_during_a_send():
-    assert asyncio.run(reply_after_a_send_during_the_wait("ltkit.course.PatientKernelClient")) is True
+    assert asyncio.run(reply_after_a_send_during_the_wait("ltkit.course.runner.PatientKernelClient")) is True
 
 
 @pytest.mark.xfail(
     strict=False,
     reason="jupyter_client's own client loses this reply (the hang of jupyter/nbclient#312); an XPASS here "
-    "means upstream has fixed it and ltkit.course.PatientKernelClient may no longer be needed",
+    "means upstream has fixed it and ltkit.course.runner.PatientKernelClient may no longer be needed",
 )
 def test_jupyter_clients_own_client_gets_a_reply_that_arrives_during_a_send():
     plain = "jupyter_client.asynchronous.AsyncKernelClient"

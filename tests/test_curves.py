@@ -6,8 +6,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ltkit import curves
-from ltkit.curves import (
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, train
+from ltkit.errors import LtkitError
+from ltkit.experiments import curves
+from ltkit.experiments.curves import (
     Curve,
     CurveConfig,
     curve_config,
@@ -17,12 +20,9 @@ from ltkit.curves import (
     run_plane,
     train_curve,
 )
-from ltkit.dense import independent_networks, two_initialisations
-from ltkit.errors import LtkitError
-from ltkit.instability import independent_line
-from ltkit.models import build_model
-from ltkit.paths import interpolate
-from ltkit.training import TrainConfig, evaluate, train
+from ltkit.experiments.dense import independent_networks, two_initialisations
+from ltkit.experiments.instability import independent_line
+from ltkit.experiments.paths import interpolate
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 

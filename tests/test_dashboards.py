@@ -7,12 +7,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 
-from ltkit import dashboards, sweep_form
-from ltkit.align import AlignResult
-from ltkit.at_init import PruneAtInitConfig, run_prune_at_init
-from ltkit.at_init import across_seeds as methods_across_seeds
-from ltkit.curves import CurveConfig, run_curve, run_plane
-from ltkit.dashboards import (
+from ltkit.course import dashboards
+from ltkit.course import playground as sweep_form
+from ltkit.course.dashboards import (
     alignment_explorer,
     at_init_explorer,
     controls_explorer,
@@ -23,16 +20,20 @@ from ltkit.dashboards import (
     stability_explorer,
     training_explorer,
 )
-from ltkit.data import load_dataset
-from ltkit.fge import FGEConfig, run_fge
-from ltkit.imp import ARMS, IMPConfig, imp_config, run_imp
-from ltkit.instability import InstabilityConfig, run_instability
-from ltkit.masks import layer_kinds
-from ltkit.models import build_model
-from ltkit.paths import PathResult
-from ltkit.profiles import LESSON_SEED
-from ltkit.sweep_form import playground, steps_done
-from ltkit.training import TrainConfig, evaluate, train
+from ltkit.course.playground import playground, steps_done
+from ltkit.engine.datasets import load_dataset
+from ltkit.engine.masks import layer_kinds
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, train
+from ltkit.experiments.align import AlignResult
+from ltkit.experiments.at_init import PruneAtInitConfig, run_prune_at_init
+from ltkit.experiments.at_init import across_seeds as methods_across_seeds
+from ltkit.experiments.curves import CurveConfig, run_curve, run_plane
+from ltkit.experiments.fge import FGEConfig, run_fge
+from ltkit.experiments.imp import ARMS, IMPConfig, imp_config, run_imp
+from ltkit.experiments.instability import InstabilityConfig, run_instability
+from ltkit.experiments.paths import PathResult
+from ltkit.experiments.profiles import LESSON_SEED
 from tests.test_oneshot import torch_pruned
 
 matplotlib.use("Agg")

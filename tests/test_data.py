@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from ltkit import data
-from ltkit.data import augment_images, batch_indices, crop_and_flip, load_dataset, read_idx
+from ltkit.engine import dataset_files
+from ltkit.engine.batches import augment_images, batch_indices, crop_and_flip
+from ltkit.engine.dataset_files import read_idx
+from ltkit.engine.datasets import load_dataset
 from ltkit.errors import LtkitError
 
 
@@ -88,8 +90,8 @@ def test_a_truncated_idx_file_is_reported(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
 def test_a_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch, name):
-    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST", tmp_path / "nowhere")
-    monkeypatch.setitem(data.IDX_DATASETS, "fashion-mnist", ("FashionMNIST", [tmp_path / "nowhere"], ""))
+    monkeypatch.setattr(dataset_files, "SYSTEM_FASHION_MNIST", tmp_path / "nowhere")
+    monkeypatch.setitem(dataset_files.IDX_DATASETS, "fashion-mnist", ("FashionMNIST", [tmp_path / "nowhere"], ""))
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
@@ -114,7 +116,9 @@ def test_mnist1d_is_generated_offline_and_cached(tmp_path):
     assert torch.equal(again.x_test, splits.x_test)
 
 
-@pytest.mark.skipif(not data.SYSTEM_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not dataset_files.SYSTEM_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed"
+)
 def test_fashion_mnist_comes_from_the_system_package(tmp_path):
     splits = load_dataset("fashion-mnist", root=tmp_path, download=False)
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (55000, 5000, 10000)

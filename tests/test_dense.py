@@ -6,9 +6,11 @@ from dataclasses import replace
 
 import torch
 
-from ltkit import dense
-from ltkit.curves import CurveConfig
-from ltkit.dense import (
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, resize, train
+from ltkit.experiments import dense
+from ltkit.experiments.curves import CurveConfig
+from ltkit.experiments.dense import (
     DenseConfig,
     dense_run,
     dense_weights,
@@ -17,13 +19,11 @@ from ltkit.dense import (
     train_dense,
     two_initialisations,
 )
-from ltkit.fge import FGEConfig
-from ltkit.imp import IMPConfig
-from ltkit.instability import InstabilityConfig
-from ltkit.models import build_model
-from ltkit.training import TrainConfig, evaluate, resize, train
+from ltkit.experiments.fge import FGEConfig
+from ltkit.experiments.imp import IMPConfig
+from ltkit.experiments.instability import InstabilityConfig
 
-train_module = importlib.import_module("ltkit.training")
+train_module = importlib.import_module("ltkit.engine.training")
 SHORT = TrainConfig(lr=1e-2, iterations=40, batch_size=50, eval_every=20, milestones=(10,), warmup=5)
 
 

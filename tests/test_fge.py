@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from ltkit import fge
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, resize, train
 from ltkit.errors import LtkitError
-from ltkit.fge import (
+from ltkit.experiments import fge
+from ltkit.experiments.fge import (
     FGEConfig,
     annealed_learning_rate,
     cyclic_learning_rate,
@@ -20,8 +22,6 @@ from ltkit.fge import (
     run_fge,
     train_on,
 )
-from ltkit.models import build_model
-from ltkit.training import TrainConfig, evaluate, resize, train
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 CONFIG = FGEConfig("mnist1d", "mlp", SHORT, cycles=3, cycle=4, lr_high=1e-2, lr_low=1e-4, independent=2)

@@ -6,18 +6,19 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from ltkit.curves import CurveConfig, run_curve, run_plane
-from ltkit.data import Splits, augment_images, load_dataset
-from ltkit.dense import train_dense
-from ltkit.fge import FGEConfig, run_fge
-from ltkit.imp import ARMS, IMPConfig, run_imp
-from ltkit.instability import InstabilityConfig, run_instability
-from ltkit.models import build_model
-from ltkit.oneshot import pruned_accuracy, pruned_copy
-from ltkit.paths import evaluate_line, recompute_batchnorm
-from ltkit.runs import Run
-from ltkit.stacked import train_stack
-from ltkit.training import TrainConfig, evaluate, train
+from ltkit.engine.batches import augment_images
+from ltkit.engine.datasets import Splits, load_dataset
+from ltkit.engine.models import build_model
+from ltkit.engine.stacked import train_stack
+from ltkit.engine.training import TrainConfig, evaluate, train
+from ltkit.experiments.curves import CurveConfig, run_curve, run_plane
+from ltkit.experiments.dense import train_dense
+from ltkit.experiments.fge import FGEConfig, run_fge
+from ltkit.experiments.imp import ARMS, IMPConfig, run_imp
+from ltkit.experiments.instability import InstabilityConfig, run_instability
+from ltkit.experiments.oneshot import pruned_accuracy, pruned_copy
+from ltkit.experiments.paths import evaluate_line, recompute_batchnorm
+from ltkit.store.runs import Run
 from tests.test_stacked import ADAM, SGD_BN, jobs_and_twins
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -8,13 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from ltkit import imp, stacked
+from ltkit.engine import stacked
+from ltkit.engine.masks import layer_kinds
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
-from ltkit.imp import ARMS, IMPConfig, imp_config, run_imp, seed_sweeps, sweep_cache
-from ltkit.masks import layer_kinds
-from ltkit.models import build_model
-from ltkit.profiles import LESSON_SEED
-from ltkit.training import TrainConfig, train
+from ltkit.experiments import imp
+from ltkit.experiments.imp import ARMS, IMPConfig, imp_config, run_imp, seed_sweeps, sweep_cache
+from ltkit.experiments.profiles import LESSON_SEED
 
 TINY = TrainConfig(iterations=40, batch_size=50, eval_every=20)
 RATES = dict(fc=0.5, output=0.2)

@@ -7,9 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ltkit import instability
+from ltkit.engine.masks import layer_kinds
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, train
 from ltkit.errors import LtkitError
-from ltkit.instability import (
+from ltkit.experiments import instability
+from ltkit.experiments.instability import (
     InstabilityConfig,
     independent_line,
     instability_config,
@@ -17,10 +20,7 @@ from ltkit.instability import (
     run_instability,
     ticket_sweep,
 )
-from ltkit.masks import layer_kinds
-from ltkit.models import build_model
-from ltkit.paths import path_points
-from ltkit.training import TrainConfig, evaluate, train
+from ltkit.experiments.paths import path_points
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 CONFIG = InstabilityConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, rates=0.5)

@@ -2,8 +2,7 @@ import pytest
 import torch
 from torch.nn.utils import prune
 
-from ltkit.errors import LtkitError
-from ltkit.masks import (
+from ltkit.engine.masks import (
     apply_mask,
     fraction_remaining,
     full_mask,
@@ -12,7 +11,8 @@ from ltkit.masks import (
     random_mask_like,
     sparsity_report,
 )
-from ltkit.models import build_model
+from ltkit.engine.models import build_model
+from ltkit.errors import LtkitError
 
 
 def weights(model):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from ltkit.engine.models import MODELS, build_model
 from ltkit.errors import LtkitError
-from ltkit.models import MODELS, build_model
 
 SHAPES = {"mlp": (40,), "lenet300_100": (1, 28, 28), "cnn1d": (40,)}
 

@@ -51,7 +51,7 @@ def check_cell(path):
 
 
 def real_checks(tree):
-    """The statements that can fail: `assert condition` and `claim(condition, name)` (ltkit.claims, which
+    """The statements that can fail: `assert condition` and `claim(condition, name)` (ltkit.course.claims, which
     raises an AssertionError), where the condition is not a constant such as True, 1 or a string."""
     checks = []
     for node in ast.walk(tree):
@@ -190,7 +190,7 @@ def test_every_dashboard_follows_a_question_and_figures_fit_the_page(path):
                 f"{path.name}: a '*Predict, then slide:*' question in the markdown right before {text.splitlines()[0]}"
             )
         for width in re.findall(r"figsize=\((\d+(?:\.\d+)?)", text):
-            assert float(width) <= 10, f"{path.name}: a figure {width} inches wide (at most 10; ltkit.plots.row)"
+            assert float(width) <= 10, f"{path.name}: a figure {width} inches wide (at most 10; ltkit.course.plots.row)"
 
 
 def test_comments_strings_and_constants_are_not_checks():

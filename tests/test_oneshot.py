@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch.nn.utils import prune
 
+from ltkit.engine.masks import layer_kinds
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, resize, train
 from ltkit.errors import LtkitError
-from ltkit.masks import layer_kinds
-from ltkit.models import build_model
-from ltkit.oneshot import prune_once, pruned_accuracy, pruned_copy, retrain_pruned
-from ltkit.training import TrainConfig, evaluate, resize, train
+from ltkit.experiments.oneshot import prune_once, pruned_accuracy, pruned_copy, retrain_pruned
 
 SHORT = TrainConfig(lr=1e-2, iterations=60, batch_size=50, eval_every=20)
 

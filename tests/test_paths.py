@@ -8,11 +8,12 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ltkit.data import Splits
+from ltkit.engine.datasets import Splits
+from ltkit.engine.masks import full_mask, layer_kinds, prune_by_magnitude
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, train
 from ltkit.errors import LtkitError
-from ltkit.masks import full_mask, layer_kinds, prune_by_magnitude
-from ltkit.models import build_model
-from ltkit.paths import (
+from ltkit.experiments.paths import (
     PathResult,
     error_barrier,
     evaluate_line,
@@ -21,7 +22,6 @@ from ltkit.paths import (
     path_points,
     recompute_batchnorm,
 )
-from ltkit.training import TrainConfig, evaluate, train
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from ltkit import plots
-from ltkit.curves import PlaneResult
-from ltkit.data import Splits
-from ltkit.fge import FGEConfig
-from ltkit.instability import Instability
-from ltkit.masks import full_mask, layer_kinds, prune_by_magnitude
-from ltkit.models import build_model
-from ltkit.paths import PathResult
-from ltkit.training import TrainConfig
+from ltkit.course import plots
+from ltkit.engine.datasets import Splits
+from ltkit.engine.masks import full_mask, layer_kinds, prune_by_magnitude
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig
+from ltkit.experiments.curves import PlaneResult
+from ltkit.experiments.fge import FGEConfig
+from ltkit.experiments.instability import Instability
+from ltkit.experiments.paths import PathResult
 
 matplotlib.use("Agg")
 

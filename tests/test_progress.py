@@ -4,8 +4,8 @@ import IPython.display
 import pytest
 from tqdm.std import tqdm
 
-from ltkit import progress
-from ltkit.progress import NotebookBar, progress_bar
+from ltkit.engine import progress
+from ltkit.engine.progress import NotebookBar, progress_bar
 
 
 class Line:

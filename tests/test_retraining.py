@@ -1,15 +1,15 @@
-"""After pruning a trained network (ltkit.retraining): fine-tuning, weight rewinding, learning-rate rewinding."""
+"""After pruning a trained network (experiments.retraining): fine-tuning, weight rewinding, learning-rate rewinding."""
 
 import copy
 
 import pytest
 import torch
 
-from ltkit import retraining
-from ltkit.dense import dense_run, rewind_weights
+from ltkit.engine.training import TrainConfig, learning_rate
 from ltkit.errors import LtkitError
-from ltkit.retraining import RETRAININGS, RetrainConfig, run_retraining
-from ltkit.training import TrainConfig, learning_rate
+from ltkit.experiments import retraining
+from ltkit.experiments.dense import dense_run, rewind_weights
+from ltkit.experiments.retraining import RETRAININGS, RetrainConfig, run_retraining
 
 STEPPED = TrainConfig(optimizer="sgd", lr=0.1, batch_size=100, iterations=40, eval_every=10, milestones=(20, 30))
 CONFIG = RetrainConfig("mnist1d", "mlp", STEPPED, weights_remaining=(0.5, 0.2), rewind_iter=20)

@@ -5,11 +5,11 @@ import json
 import pytest
 
 from ltkit.cli import main
-from ltkit.instability import InstabilityConfig, run_instability, ticket_sweep
-from ltkit.profiles import REWINDING
-from ltkit.rewinding import run_rewinding
-from ltkit.stats import matching
-from ltkit.training import TrainConfig
+from ltkit.engine.training import TrainConfig
+from ltkit.experiments.instability import InstabilityConfig, run_instability, ticket_sweep
+from ltkit.experiments.profiles import REWINDING
+from ltkit.experiments.rewinding import run_rewinding
+from ltkit.experiments.stats import matching
 
 SGD = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, batch_size=50, iterations=40, eval_every=20)
 CONFIG = InstabilityConfig("mnist1d", "cnn1d", SGD, rates=0.5, scope="global", points=5, train_examples=500, pairs=2)

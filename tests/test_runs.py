@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ltkit.errors import LtkitError
-from ltkit.runs import Run, schema, state_hash
+from ltkit.store.runs import Run, schema, state_hash
 
 
 @dataclass

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from ltkit.engine.runtime import default_cpu_threads, pick_device, set_cpu_threads
 from ltkit.errors import LtkitError
-from ltkit.runtime import default_cpu_threads, pick_device, set_cpu_threads
 
 
 @pytest.mark.parametrize("name, message", [("gpu", "unknown device 'gpu'"), ("cuda:7", "no such CUDA GPU")])

@@ -1,16 +1,16 @@
-"""Stacked training (ltkit.stacked): N networks in lockstep must train exactly as N networks one at a time."""
+"""Stacked training (ltkit.engine.stacked): N networks in lockstep must train exactly as N networks one at a time."""
 
 import copy
 
 import pytest
 import torch
 
+from ltkit.engine.masks import full_mask, random_mask_like
+from ltkit.engine.models import build_model
+from ltkit.engine.stacked import Job, stack_size, stacking_pays, train_stack, train_together
+from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
-from ltkit.imp import IMPConfig, run_imp, run_imps
-from ltkit.masks import full_mask, random_mask_like
-from ltkit.models import build_model
-from ltkit.stacked import Job, stack_size, stacking_pays, train_stack, train_together
-from ltkit.training import TrainConfig, train
+from ltkit.experiments.imp import IMPConfig, run_imp, run_imps
 
 ADAM = TrainConfig(optimizer="adam", lr=1e-2, batch_size=100, iterations=300, eval_every=30, milestones=(200,))
 SGD_BN = TrainConfig(
@@ -98,7 +98,9 @@ def test_each_network_gets_its_full_gradient_not_a_share(mnist1d):
 
 def test_ltkit_stack_0_trains_one_at_a_time_and_groups_by_recipe(mnist1d, monkeypatch):
     stacks = []
-    monkeypatch.setattr("ltkit.stacked.train_stack", lambda jobs, *a: stacks.append(len(jobs)) or [None] * len(jobs))
+    monkeypatch.setattr(
+        "ltkit.engine.stacked.train_stack", lambda jobs, *a: stacks.append(len(jobs)) or [None] * len(jobs)
+    )
     short = TrainConfig(iterations=10, eval_every=5, batch_size=100)
     jobs = [Job(build_model("mlp", (40,), seed=s), config) for s, config in enumerate([short, short, ADAM, short])]
     train_together(jobs, mnist1d)
@@ -132,7 +134,7 @@ def test_sweeps_over_seeds_stack_their_arms_and_match_sweeps_run_alone(mnist1d, 
     stacks = []
     real_train_stack = train_stack
     monkeypatch.setattr(
-        "ltkit.stacked.train_stack", lambda jobs, *a: stacks.append(len(jobs)) or real_train_stack(jobs, *a)
+        "ltkit.engine.stacked.train_stack", lambda jobs, *a: stacks.append(len(jobs)) or real_train_stack(jobs, *a)
     )
     together = run_imps(configs, data=mnist1d)
     assert stacks == [2, 6, 6]  # the two dense networks, then each round's three arms of both seeds

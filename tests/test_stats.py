@@ -5,11 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from ltkit.dense import dense_run
+from ltkit.engine.training import TrainConfig, TrainResult
 from ltkit.errors import LtkitError
-from ltkit.imp import IMPConfig, IMPResult, Round, imp_config
-from ltkit.stats import Matching, across_seeds, controls_table, matching, rounds_table
-from ltkit.training import TrainConfig, TrainResult
+from ltkit.experiments.dense import dense_run
+from ltkit.experiments.imp import IMPConfig, IMPResult, Round, imp_config
+from ltkit.experiments.stats import Matching, across_seeds, controls_table, matching, rounds_table
 
 CONFIG = imp_config("mnist1d", "mlp", "ci")
 REMAINING = [1.0, 0.5, 0.25]

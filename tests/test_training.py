@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import ltkit
-from ltkit import training as train_module
+from ltkit.engine import training as train_module
+from ltkit.engine.masks import apply_mask, full_mask, layer_kinds, prune_by_magnitude
+from ltkit.engine.models import build_model
+from ltkit.engine.training import TrainConfig, evaluate, learning_rate, make_optimizer, train, train_step
 from ltkit.errors import LtkitError
-from ltkit.masks import apply_mask, full_mask, layer_kinds, prune_by_magnitude
-from ltkit.models import build_model
-from ltkit.training import TrainConfig, evaluate, learning_rate, make_optimizer, train, train_step
 
 
 def pruned_mlp(rate=0.7, seed=0):
@@ -165,7 +165,7 @@ def test_training_can_continue_from_iteration_k(tiny_data):
 
 
 def test_bad_settings_are_explained():
-    from ltkit.training import iterations_for
+    from ltkit.engine.training import iterations_for
 
     with pytest.raises(LtkitError, match="epochs must be positive"):
         iterations_for(0, 1000, 10)
@@ -176,12 +176,12 @@ def test_bad_settings_are_explained():
 
 
 def test_the_training_counter_patches_every_experiment_module_that_trains():
-    from ltkit.stacked import train_together
+    from ltkit.engine.stacked import train_together
     from tests.conftest import STACKING_MODULES, TRAINING_MODULES
 
     for info in pkgutil.iter_modules(ltkit.__path__):
         module = importlib.import_module(f"ltkit.{info.name}")
-        # ltkit.stacked's own calls of train() are counted where its train_together is called
+        # ltkit.engine.stacked's own calls of train() are counted where its train_together is called
         if getattr(module, "train", None) is train and info.name not in ("cli", "training", "stacked"):
             assert module in TRAINING_MODULES, f"ltkit.{info.name} trains: count it in conftest.TRAINING_MODULES"
         if getattr(module, "train_together", None) is train_together and info.name != "stacked":

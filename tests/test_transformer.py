@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
+from ltkit.engine.models import build_model
+from ltkit.engine.stacked import StackedNetwork
 from ltkit.errors import LtkitError
-from ltkit.models import build_model
-from ltkit.stacked import StackedNetwork
 
 VOCABULARY, CONTEXT = 96, 32
 

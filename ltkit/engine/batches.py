@@ -1,0 +1,40 @@
+"""Mini-batches drawn from tensors held in memory, and the CIFAR-10 augmentation done a batch at a time."""
+
+import torch
+
+from ltkit.errors import LtkitError
+
+
+def batch_indices(n, batch_size, generator, device="cpu"):
+    """Index tensors of shuffled mini-batches on `device`, forever: one fresh permutation per epoch (drawn
+    by the CPU `generator` and copied once per epoch: a copy per batch would make a GPU wait every step)."""
+    if batch_size > n:
+        raise LtkitError(f"batch size {batch_size} is larger than the {n} training examples; lower it")
+    while True:
+        order = torch.randperm(n, generator=generator).to(device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def augment_images(x, generator):
+    """Random 4-pixel-padded crops and horizontal flips of a batch [B, C, H, W], on its own device.
+
+    The standard CIFAR-10 augmentation (as used for ResNet-20), done for the whole batch at once.
+    """
+    b = len(x)
+    shifts = torch.randint(0, 9, (2, b), generator=generator).to(x.device)
+    flips = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    return crop_and_flip(x, shifts[0], shifts[1], flips)
+
+
+def crop_and_flip(x, dy, dx, flip):
+    """Each image of x [B, C, H, W] zero-padded by 4 pixels, cropped back to H x W at offset (dy[i], dx[i])
+    (4, 4 is the original position), and mirrored left to right where flip[i]."""
+    b, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = torch.arange(w, device=x.device).expand(b, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols[:, None, None, :]]

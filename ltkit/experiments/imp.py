@@ -1,0 +1,296 @@
+"""Iterative magnitude pruning (IMP) with rewinding, and the two controls that make a ticket a ticket.
+
+IMP (Frankle & Carbin 2019; rewinding after Frankle et al. 2020):
+  0. initialise W0; train the dense network, keeping its weights W_k at iteration k (k=0: W0 itself);
+  1. prune a fraction of the smallest-magnitude weights that remain (per layer, or globally);
+  2. rewind the survivors to W_k and train again from iteration k;  3. repeat 1-2 for each round.
+At every round two controls train with the same budget:
+  - random re-initialisation: the ticket's mask on fresh random weights (is the initialisation special?);
+  - random pruning: a random mask of the same per-layer sparsity on W_k (is the mask special?).
+At round 0 (all weights) the ticket and both controls are the dense network itself.
+
+Every finished round, and every finished arm of a round, goes to the run cache, so the same call again
+loads it, and a sweep stopped half-way resumes where it stopped.
+"""
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+
+from ltkit.engine.datasets import Splits, data_for
+from ltkit.engine.masks import (
+    apply_mask,
+    check_pruning,
+    fraction_remaining,
+    full_mask,
+    layer_kinds,
+    prune_by_magnitude,
+    random_mask_like,
+)
+from ltkit.engine.models import check_network
+from ltkit.engine.stacked import Job, train_together
+from ltkit.engine.training import TrainConfig, TrainResult
+from ltkit.errors import LtkitError
+from ltkit.experiments.dense import dense_runs, new_model, rewind_weights
+from ltkit.experiments.profiles import LESSON_SEED, pruning, sizes, training_recipe, with_overrides
+from ltkit.settings import Settings
+from ltkit.store.runs import Run
+
+ARMS = ("ticket", "reinit", "random_mask")
+
+
+@dataclass(frozen=True)
+class IMPConfig(Settings):
+    NOT_IN_KEY = ("rounds",)  # a longer sweep extends a shorter one: the rounds they share are the same
+
+    dataset: str
+    model: str
+    train: TrainConfig
+    rates: object = 0.2  # fraction of remaining weights pruned per round: one number or {kind: rate}
+    rounds: int = 10  # pruning rounds after the dense run
+    scope: str = "layerwise"  # or "global"
+    rewind_iter: int = 0  # k: rewind to the weights at this iteration (0: the initialisation)
+    seed: int = 0
+    controls: bool = True  # also train both controls at every round (three times the work)
+
+    def __post_init__(self):
+        check_network(self)
+        check_pruning(self.rates, self.scope)
+        if self.rounds < 0:
+            raise LtkitError(f"rounds must be 0 or more; got {self.rounds}")
+        if not 0 <= self.rewind_iter < self.train.iterations:
+            raise LtkitError(
+                f"rewind iteration {self.rewind_iter} must be in 0..{self.train.iterations - 1}, "
+                f"the run's length; lower it"
+            )
+
+
+def imp_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
+    """The IMPConfig of `model` on `dataset` in a profile (default: $LTKIT_PROFILE, else "class").
+
+    `epochs` and `lr` change the training recipe; other keyword arguments (rounds, rates, scope,
+    rewind_iter, seed, controls) replace the profile's; None keeps it.
+    """
+    train_config = training_recipe(dataset, model, profile, epochs, lr)
+    defaults = dict(**pruning(model), rounds=sizes(profile, "imp")["rounds"])
+    return IMPConfig(dataset, model, train_config, **with_overrides(defaults, fields, IMPConfig, "imp_config"))
+
+
+@dataclass
+class ArmRun:
+    """One arm of a round, trained: cached as soon as it finishes."""
+
+    result: TrainResult
+    state: dict  # the trained weights
+
+
+@dataclass
+class Round:
+    """One round of a sweep: the sparsity, and per arm its mask, what training measured, and its weights."""
+
+    round: int
+    weights_remaining: float  # the fraction of prunable weights IMP's mask keeps
+    masks: dict  # {arm: the mask it trained with}; the reinitialised control shares the ticket's
+    results: dict  # {arm: TrainResult}; only the ticket's when the sweep trains no controls
+    states: dict  # {arm: its trained weights}
+
+    @property
+    def mask(self):
+        """IMP's mask at this round."""
+        return self.masks["ticket"]
+
+
+@dataclass
+class IMPResult:
+    config: IMPConfig
+    rounds: list = field(repr=False)  # of Round, round 0 being the dense network
+    rewind_state: dict = field(repr=False)  # W_k, which every ticket starts from
+    data: Splits = field(repr=False)
+
+    def nearest_round(self, weights_remaining):
+        """The Round whose sparsity is closest to `weights_remaining` (a fraction of the weights)."""
+        if not 0 < weights_remaining <= 1:
+            raise LtkitError(f"weights remaining must be a fraction in (0, 1]; got {weights_remaining}")
+        return min(self.rounds, key=lambda r: abs(r.weights_remaining - weights_remaining))
+
+    def network(self, weights_remaining, arm="ticket", trained=False):
+        """An arm of the round nearest `weights_remaining` as a network, pruned weights at zero: as it
+        starts training (the ticket: W_k under IMP's mask), or trained."""
+        record = self.nearest_round(weights_remaining)
+        if arm not in ARMS:
+            raise LtkitError(f"unknown arm {arm!r}; the arms are: {', '.join(ARMS)}")
+        if arm not in record.results:
+            trained_arms = ", ".join(record.results)
+            raise LtkitError(f"this sweep has no {arm!r} arm (it trained: {trained_arms}); use controls=True")
+        if trained:
+            state, mask = record.states[arm], record.masks[arm]
+        else:
+            state, mask = arm_start(self.config, self.data, record.round, arm, self.rewind_state, record.mask)
+        model = new_model(self.config, self.data)
+        model.load_state_dict(state)
+        apply_mask(model, mask)
+        return model
+
+    def ticket(self, weights_remaining):
+        """The winning ticket nearest `weights_remaining`, ready to train: the rewound weights W_k with
+        IMP's mask applied (at round 0, the dense network as it started: W_0)."""
+        return self.network(weights_remaining)
+
+    def table(self):
+        """One row per round: weights remaining, and for each arm its final test accuracy (the measure of
+        matching), its test accuracy at the early-stop iteration, and that iteration."""
+        rows = []
+        for r in self.rounds:
+            row = dict(round=r.round, weights_remaining=r.weights_remaining)
+            for arm in ARMS:
+                result = r.results.get(arm)
+                row[f"{arm}_final_test_acc"] = result and result.final_test_acc
+                row[f"{arm}_early_stop_test_acc"] = result and result.test_acc
+                row[f"{arm}_early_stop_iter"] = result and result.early_stop_iter
+            rows.append(row)
+        return rows
+
+    def to_json(self):
+        """The figures of the sweep (what `ltkit imp --json` writes): no weights, no learning curves."""
+        return dict(
+            config=self.config.to_dict(),
+            rounds=[
+                dict(
+                    round=r.round,
+                    weights_remaining=r.weights_remaining,
+                    **{arm: r.results[arm].summary() if arm in r.results else None for arm in ARMS},
+                )
+                for r in self.rounds
+            ],
+        )
+
+
+def run_imp(config, data=None, device="cpu", cache=True, progress=True):
+    """Run (or load from the cache) every round of `config`; returns an IMPResult."""
+    return run_imps([config], data, device, cache, progress)[0]
+
+
+def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
+    """Several sweeps (one per seed, say) run round by round side by side, so that each round's arms of
+    every sweep train together, as one stack (ltkit.engine.stacked). Returns their IMPResults, in order."""
+    if not configs:
+        raise LtkitError("run_imps needs at least one IMPConfig")
+    if len({(config.dataset, config.model) for config in configs}) > 1:
+        raise LtkitError("run_imps runs sweeps of one model on one dataset; run the others separately")
+    data = data_for(configs[0], data, device)
+    runs = [sweep_cache(config, data, cache) for config in configs]
+    rewinds = [
+        run.cached("rewind", partial(rewind_weights, config, data, config.rewind_iter), data.device)
+        for config, run in zip(configs, runs)
+    ]
+    rounds = [[] for _ in configs]
+    for r in range(max(config.rounds for config in configs) + 1):
+        step = f"round_{r:02d}"
+        active = [i for i, config in enumerate(configs) if r <= config.rounds]
+        todo = [i for i in active if not runs[i].has(step)]
+        if r == 0:
+            trained = dense_rounds([configs[i] for i in todo], data, cache, progress)
+        else:
+            sweeps = [(configs[i], runs[i], rewinds[i], rounds[i][-1]) for i in todo]
+            trained = pruning_rounds(sweeps, data, r, progress)
+        trained = dict(zip(todo, trained))
+        for i, record in trained.items():
+            runs[i].save(step, record)
+            for arm in ARMS:  # the round's file now holds what each arm's file held
+                runs[i].forget(f"{step}_{arm}")
+        for i in active:
+            rounds[i].append(trained[i] if i in trained else runs[i].load(step, data.device))
+    return [
+        IMPResult(config=config, rounds=sweep, rewind_state=rewind, data=data)
+        for config, sweep, rewind in zip(configs, rounds, rewinds)
+    ]
+
+
+def sweep_cache(config, data, cache=True):
+    """Where a sweep's rounds are cached: named by its settings and the data's validation split."""
+    key = {**config.cache_key(), "split": data.split_id}
+    return Run("imp", key, records=(Round, ArmRun, TrainResult), enabled=cache)
+
+
+def dense_rounds(configs, data, cache, progress):
+    """Round 0 of each sweep: the dense network, which is the ticket and both controls alike."""
+    rounds = []
+    for config, dense in zip(configs, dense_runs(configs, data, cache, progress)):
+        mask = full_mask(new_model(config, data))
+        rounds.append(
+            Round(
+                round=0,
+                weights_remaining=1.0,
+                masks={arm: mask for arm in ARMS},
+                results={arm: dense.result for arm in ARMS},
+                states={arm: dense.state for arm in ARMS},
+            )
+        )
+    return rounds
+
+
+def pruning_rounds(sweeps, data, r, progress):
+    """Round r of each sweep (config, run, W_k, its previous Round): prune the previous ticket's trained
+    weights, then train the ticket and both controls, those of every sweep together.
+
+    Each arm is cached as soon as it is trained (with its stack), so an interrupted round resumes at its
+    unfinished arms.
+    """
+    records, jobs = [], []
+    for config, run, rewind_state, previous in sweeps:
+        kinds = layer_kinds(new_model(config, data))
+        mask = prune_by_magnitude(previous.states["ticket"], previous.mask, config.rates, kinds, config.scope)
+        arms = {}
+        for arm in ARMS if config.controls else ("ticket",):
+            step = f"round_{r:02d}_{arm}"
+            state, arm_mask = arm_start(config, data, r, arm, rewind_state, mask)
+            if run.has(step):
+                arms[arm] = (arm_mask, run.load(step, data.device))
+                continue
+            model = new_model(config, data)
+            model.load_state_dict(state)
+            done = partial(save_arm, run, step, arms, arm)
+            jobs.append(Job(model, config.train, arm_mask, config.seed, config.rewind_iter, f"round {r} {arm}", done))
+        records.append((r, mask, arms))
+    train_together(jobs, data, progress)
+    return [round_record(r, mask, arms) for r, mask, arms in records]
+
+
+def save_arm(run, step, arms, arm, job):
+    """Cache a trained arm at once (an interrupted round resumes after it), and add it to its round's arms."""
+    arms[arm] = (job.mask, ArmRun(result=job.result, state=job.model.state_dict()))
+    run.save(step, arms[arm][1])
+
+
+def round_record(r, mask, arms):
+    """A Round from {arm: (mask, ArmRun)}, its arms in the order of ARMS."""
+    arms = {arm: arms[arm] for arm in ARMS if arm in arms}
+    return Round(
+        round=r,
+        weights_remaining=fraction_remaining(mask),
+        masks={arm: arm_mask for arm, (arm_mask, _) in arms.items()},
+        results={arm: trained.result for arm, (_, trained) in arms.items()},
+        states={arm: trained.state for arm, (_, trained) in arms.items()},
+    )
+
+
+def arm_start(config, data, r, arm, rewind_state, mask):
+    """Where an arm of round r starts: (weights to load, mask to train with). The ticket: W_k under IMP's
+    mask; random re-initialisation: fresh random weights under IMP's mask; random pruning: W_k under a
+    random mask keeping as many weights in every layer. At round 0 every arm is the dense network, which
+    starts from W_0."""
+    if r == 0:
+        return new_model(config, data).state_dict(), mask
+    if arm == "ticket":
+        return rewind_state, mask
+    if arm == "reinit":
+        return new_model(config, data, seed=config.seed + 1000 * r + 1).state_dict(), mask
+    generator = torch.Generator().manual_seed(config.seed * 1000 + r)
+    return rewind_state, random_mask_like(mask, generator)
+
+
+def seed_sweeps(data, model, profile=None, seed=LESSON_SEED, **fields):
+    """The profile's IMP sweep of `model` on `data` for the profile's number of seeds, from `seed` on."""
+    seeds = range(seed, seed + sizes(profile, "imp")["seeds"])
+    return run_imps([imp_config(data.name, model, profile, seed=s, **fields) for s in seeds], data=data)

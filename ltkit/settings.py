@@ -6,7 +6,7 @@ how far it goes, not what any round computes). A new field therefore changes the
 result can never be served for settings it was not computed with.
 """
 
-from dataclasses import fields, is_dataclass
+from dataclasses import field, fields, is_dataclass
 
 from ltkit.errors import LtkitError
 
@@ -41,3 +41,9 @@ def check_fields(given, settings_class, function, fixed=("dataset", "model", "tr
     unknown = sorted(set(given) - set(allowed))
     if unknown:
         raise LtkitError(f"{function}() has no setting {', '.join(unknown)}; the settings are: {', '.join(allowed)}")
+
+
+def setting(default, help, **metadata):
+    """A field of a settings dataclass with its help text (the command line's --help shows it). metadata:
+    `flag` (the option's name when it is not the field's), `aliases` (older option names), `choices`."""
+    return field(default=default, metadata=dict(help=help, **metadata))

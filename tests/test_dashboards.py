@@ -74,7 +74,7 @@ def test_the_sparsity_slider_shows_the_accuracy_of_the_network_pruned_at_once(tr
     dashboard = sparsity_explorer(trained, tiny_data)
     dense = evaluate(trained, tiny_data.x_test, tiny_data.y_test)[1]
     assert dashboard.state["test_acc"] == dense > 0.8
-    dashboard.controls["keep"].value = 0.01
+    dashboard.inputs["keep"].value = 0.01
     accuracy, fractions = torch_pruned_accuracy(trained, tiny_data, 0.01, "layerwise")
     assert dashboard.state["test_acc"] == accuracy < dense - 0.2
     left, right = figures[-1].axes[:2]
@@ -82,12 +82,12 @@ def test_the_sparsity_slider_shows_the_accuracy_of_the_network_pruned_at_once(tr
     assert list(marker.get_xdata()) == [1.0] and list(marker.get_ydata()) == [pytest.approx(100 * accuracy)]
     assert bar_widths(right) == pytest.approx(fractions)
 
-    dashboard.controls["keep"].value = 0.3
-    dashboard.controls["scope"].value = "global"
+    dashboard.inputs["keep"].value = 0.3
+    dashboard.inputs["scope"].value = "global"
     accuracy, fractions = torch_pruned_accuracy(trained, tiny_data, 0.3, "global")
     assert dashboard.state["test_acc"] == accuracy and dashboard.state["scope"] == "global"
     assert bar_widths(figures[-1].axes[1]) == pytest.approx(fractions)
-    assert len(figures) == 4 and not dashboard.controls["keep"].disabled  # controls come back after computing
+    assert len(figures) == 4 and not dashboard.inputs["keep"].disabled  # inputs come back after computing
 
 
 def test_the_round_slider_shows_each_rounds_cached_results(mnist1d, figures, count_training):
@@ -96,7 +96,7 @@ def test_the_round_slider_shows_each_rounds_cached_results(mnist1d, figures, cou
     count_training.clear()
     dashboard = imp_explorer(result)
     for r in (0, 2):
-        dashboard.controls["round"].value = r
+        dashboard.inputs["round"].value = r
         record = result.rounds[r]
         assert dashboard.state["weights_remaining"] == record.weights_remaining
         assert all(dashboard.state[arm] == record.results[arm].final_test_acc for arm in ARMS)
@@ -114,7 +114,7 @@ def test_the_k_slider_shows_the_cached_line_and_barrier_at_each_k(mnist1d, figur
     rows = run_instability(config, [0, 10, 30], data=mnist1d, progress=False)
     dashboard = stability_explorer(rows)
     for index in (2, 1):
-        dashboard.controls["k"].value = index
+        dashboard.inputs["k"].value = index
         row = rows[index]
         assert dashboard.state["k"] == row["k"] and dashboard.state["dense"] == row["dense"].barrier
         left, right = figures[-1].axes[:2]
@@ -125,17 +125,17 @@ def test_the_k_slider_shows_the_cached_line_and_barrier_at_each_k(mnist1d, figur
 def test_the_round_slider_over_several_seeds_shows_their_mean_or_one_seed(mnist1d, figures):
     sweeps = [run_imp(IMPConfig("mnist1d", "mlp", SHORT, rounds=1, rates=0.5, seed=s), data=mnist1d) for s in (0, 1)]
     dashboard = imp_explorer(sweeps)
-    dashboard.controls["round"].value = 1
+    dashboard.inputs["round"].value = 1
     final = [sweep.rounds[1].results["ticket"].final_test_acc for sweep in sweeps]
     assert dashboard.state["ticket"] == pytest.approx(sum(final) / 2) and dashboard.state["seeds"] == 2
-    dashboard.controls["seeds"].value = 1
+    dashboard.inputs["seeds"].value = 1
     assert dashboard.state["ticket"] == final[1] and dashboard.state["seeds"] == 1
 
 
 def test_the_controls_explorer_shows_each_arms_mean_and_the_gaps_to_the_ticket(mnist1d, figures):
     sweeps = [run_imp(IMPConfig("mnist1d", "mlp", SHORT, rounds=2, rates=0.5, seed=s), data=mnist1d) for s in (0, 1)]
     dashboard = controls_explorer(sweeps)
-    dashboard.controls["round"].value = 2
+    dashboard.inputs["round"].value = 2
     mean = lambda arm: sum(s.rounds[2].results[arm].final_test_acc for s in sweeps) / 2
     assert dashboard.state["ticket"] == pytest.approx(mean("ticket"))
     assert dashboard.state["gap_reinit"] == pytest.approx(mean("ticket") - mean("reinit"))
@@ -147,7 +147,7 @@ def test_the_training_slider_shows_where_early_stopping_would_stop_so_far(tiny_d
     result = train(build_model("mlp", (20,)), tiny_data, TrainConfig(iterations=60, batch_size=50, eval_every=10))
     dashboard = training_explorer(result)
     assert dashboard.state["iteration"] == 60 and dashboard.state["early_stop_iter"] == result.early_stop_iter
-    dashboard.controls["until"].value = 2
+    dashboard.inputs["until"].value = 2
     seen = result.history[:3]
     assert dashboard.state["iteration"] == 20
     assert dashboard.state["early_stop_iter"] == min(seen, key=lambda row: row["val_loss"])["iteration"]
@@ -160,7 +160,7 @@ def test_the_k_slider_merges_the_dense_rows_and_the_subnetworks_by_k(mnist1d, fi
     arms = run_instability(config, [0], weights_remaining=0.5, data=mnist1d, progress=False)
     dashboard = stability_explorer(dense, arms)
     assert set(dashboard.state) >= {"dense", "ticket", "random_mask", "reinit"} and dashboard.state["k"] == 0
-    dashboard.controls["k"].value = 2
+    dashboard.inputs["k"].value = 2
     assert dashboard.state["k"] == 30 and "ticket" not in dashboard.state
     assert dashboard.state["dense"] == dense[2]["dense"].barrier
 
@@ -169,7 +169,7 @@ def test_the_t_slider_moves_a_point_along_the_line_and_the_curve(mnist1d, figure
     config = CurveConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, plane_resolution=3)
     result, plane = run_curve(config, data=mnist1d, progress=False), run_plane(config, data=mnist1d, progress=False)
     dashboard = curve_explorer(result, plane)
-    dashboard.controls["t"].value = 2
+    dashboard.inputs["t"].value = 2
     assert dashboard.state["t"] == 0.5
     assert dashboard.state["line_test_err"] == result.line.test_err[2]
     assert dashboard.state["curve_test_err"] == result.curve.test_err[2]
@@ -193,9 +193,9 @@ def test_the_alpha_slider_reads_both_lines_of_the_chosen_network(figures):
     dashboard = alignment_explorer(results)
     assert dashboard.state["alpha"] == 0.5 and dashboard.state["line_test_err"] == 0.4
     assert dashboard.state["aligned_test_err"] == 0.11
-    dashboard.controls["network"].value = "mlp"
+    dashboard.inputs["network"].value = "mlp"
     assert (dashboard.state["line_test_err"], dashboard.state["aligned_test_err"]) == (0.7, 0.45)
-    dashboard.controls["alpha"].value = 2
+    dashboard.inputs["alpha"].value = 2
     assert dashboard.state["alpha"] == 1.0 and dashboard.state["line_test_err"] == 0.32
     marker = figures[-1].axes[0].lines[-1]  # the red line at alpha
     assert list(marker.get_xdata()) == [1.0, 1.0] and figures[-1].axes[0].get_title() == "mlp"
@@ -207,7 +207,7 @@ def test_the_sparsity_slider_shows_each_methods_checks_at_that_sparsity(mnist1d,
     dashboard = at_init_explorer(results)
     plain, shuffled = methods_across_seeds(results), methods_across_seeds(results, "shuffled")
     assert dashboard.state["sparsity"] == results[0].weights_remaining[0]
-    dashboard.controls["sparsity"].value = 1
+    dashboard.inputs["sparsity"].value = 1
     assert dashboard.state["sparsity"] == results[0].weights_remaining[1]
     assert dashboard.state["accuracy"] == {method: line["mean"][1] for method, line in plain.items()}
     assert (
@@ -222,7 +222,7 @@ def test_the_snapshot_slider_grows_the_fge_ensemble(mnist1d, figures):
     result = run_fge(config, data=mnist1d, progress=False)
     dashboard = fge_explorer(result)
     assert dashboard.state["n"] == 3 and dashboard.state["ensemble_acc"] == result.fge_acc
-    dashboard.controls["n"].value = 1
+    dashboard.inputs["n"].value = 1
     assert dashboard.state["ensemble_acc"] == result.snapshots[0]["test_acc"] == dashboard.state["best_member_acc"]
 
 
@@ -230,9 +230,9 @@ def test_the_playground_trains_in_the_background_and_explains_bad_settings(data_
     real_config = sweep_form.imp_config
     monkeypatch.setattr(sweep_form, "imp_config", lambda *a, **kw: real_config(*a, **kw, epochs=1))
     dashboard = playground(profile="ci")
-    dashboard.controls["rounds"].value = 2
-    dashboard.controls["rate"].value = 0.5
-    dashboard.controls["run"].click()
+    dashboard.inputs["rounds"].value = 2
+    dashboard.inputs["rate"].value = 0.5
+    dashboard.inputs["run"].click()
     dashboard.state["job"].join()
     assert dashboard.state["error"] is None
     result = dashboard.state["result"]
@@ -245,21 +245,21 @@ def test_the_playground_trains_in_the_background_and_explains_bad_settings(data_
     assert shown["round"] == 0 and shown["ticket"] == result.rounds[0].results["ticket"].final_test_acc
     assert "Done (seed 10): 25.0% of weights after 2 rounds" in dashboard.ui.children[1].value
     assert len(dashboard.ui.children[2].outputs) == 1  # the explorer
-    dashboard.controls["model"].value = "conv2"
-    dashboard.controls["run"].click()
+    dashboard.inputs["model"].value = "conv2"
+    dashboard.inputs["run"].click()
     dashboard.state["job"].join()
     assert "needs image inputs" in dashboard.state["error"] and "Cannot run" in dashboard.ui.children[1].value
-    assert dashboard.ui.children[2].outputs == () and not dashboard.controls["run"].disabled
+    assert dashboard.ui.children[2].outputs == () and not dashboard.inputs["run"].disabled
 
 
 def test_the_playground_prunes_globally_and_without_controls_when_asked(data_root, monkeypatch):
     real_config = sweep_form.imp_config
     monkeypatch.setattr(sweep_form, "imp_config", lambda *a, **kw: real_config(*a, **kw, epochs=1))
     dashboard = playground(profile="ci")
-    dashboard.controls["rounds"].value = 1
-    dashboard.controls["scope"].value = "global"
-    dashboard.controls["controls"].value = False
-    dashboard.controls["run"].click()
+    dashboard.inputs["rounds"].value = 1
+    dashboard.inputs["scope"].value = "global"
+    dashboard.inputs["controls"].value = False
+    dashboard.inputs["run"].click()
     dashboard.state["job"].join()
     config = dashboard.state["result"].config
     assert (config.scope, config.rates, config.controls) == ("global", 0.2, False)
@@ -270,10 +270,10 @@ def test_a_second_click_while_a_sweep_trains_does_nothing_and_the_bar_ends_full(
     real_config = sweep_form.imp_config
     monkeypatch.setattr(sweep_form, "imp_config", lambda *a, **kw: real_config(*a, **kw, epochs=1))
     dashboard = playground(profile="ci")
-    dashboard.controls["rounds"].value = 1
-    dashboard.controls["run"].click()
+    dashboard.inputs["rounds"].value = 1
+    dashboard.inputs["run"].click()
     first = dashboard.state["job"]
-    dashboard.controls["run"].click()  # while the first trains
+    dashboard.inputs["run"].click()  # while the first trains
     assert dashboard.state["job"] is first
     first.join()
     bar = dashboard.ui.children[0].children[-1].children[1]

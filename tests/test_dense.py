@@ -22,6 +22,7 @@ from ltkit.experiments.dense import (
 from ltkit.experiments.fge import FGEConfig
 from ltkit.experiments.imp import IMPConfig
 from ltkit.experiments.instability import InstabilityConfig
+from ltkit.experiments.registry import Context
 
 train_module = importlib.import_module("ltkit.engine.training")
 SHORT = TrainConfig(lr=1e-2, iterations=40, batch_size=50, eval_every=20, milestones=(10,), warmup=5)
@@ -33,18 +34,18 @@ def same_state(a, b):
 
 def test_the_dense_run_is_the_network_of_its_seed_trained_with_its_seed_as_data_order(mnist1d, count_training):
     config = DenseConfig("mnist1d", "mlp", SHORT, seed=3)
-    run = dense_run(config, mnist1d, progress=False)
+    run = dense_run(config, Context(mnist1d, progress=False))
     model = build_model("mlp", mnist1d.input_shape, seed=3)
     result = train(model, mnist1d, SHORT, data_seed=3, progress=False)
     assert same_state(run.state, model.state_dict()) and str(run.result.history) == str(result.history)  # nan != nan
     assert count_training == ["dense"]
-    again = dense_run(config, mnist1d, progress=False)
+    again = dense_run(config, Context(mnist1d, progress=False))
     assert count_training == ["dense"] and same_state(again.state, run.state)
 
 
 def test_every_experiment_with_the_same_recipe_and_seed_shares_one_dense_network(mnist1d, count_training):
     imp = IMPConfig("mnist1d", "mlp", SHORT, rates=0.5, rounds=3, rewind_iter=7, seed=1)
-    first = dense_run(imp, mnist1d, progress=False)
+    first = dense_run(imp, Context(mnist1d, progress=False))
     others = [
         replace(imp, rates=0.3, rounds=1, rewind_iter=0, controls=False, scope="global"),
         InstabilityConfig("mnist1d", "mlp", SHORT, seed=1, points=5, pairs=3),
@@ -52,10 +53,10 @@ def test_every_experiment_with_the_same_recipe_and_seed_shares_one_dense_network
         FGEConfig("mnist1d", "mlp", SHORT, seed=1, cycles=2),
     ]
     for config in others:
-        assert same_state(dense_run(config, mnist1d, progress=False).state, first.state)
+        assert same_state(dense_run(config, Context(mnist1d, progress=False)).state, first.state)
     assert count_training == ["dense"]
-    dense_run(replace(imp, seed=2), mnist1d, progress=False)
-    dense_run(replace(imp, train=replace(SHORT, lr=2e-2)), mnist1d, progress=False)
+    dense_run(replace(imp, seed=2), Context(mnist1d, progress=False))
+    dense_run(replace(imp, train=replace(SHORT, lr=2e-2)), Context(mnist1d, progress=False))
     assert count_training == ["dense"] * 3
 
 
@@ -69,7 +70,7 @@ def test_rewinding_gives_exactly_the_weights_the_dense_run_had_at_iteration_k(mn
         return out
 
     monkeypatch.setattr(train_module, "train_step", recording_step)
-    dense_run(config, mnist1d, cache=False, progress=False)
+    dense_run(config, Context(mnist1d, cache=False, progress=False))
     assert len(during) == 40
     monkeypatch.setattr(train_module, "train_step", real_step)
     for k in (1, 5, 15):  # in the warm-up, at its end, past the milestone
@@ -81,19 +82,19 @@ def test_rewinding_gives_exactly_the_weights_the_dense_run_had_at_iteration_k(mn
 
 def test_dense_weights_of_another_seed_and_length_are_that_recipe_resized(mnist1d, count_training):
     config = DenseConfig("mnist1d", "mlp", SHORT, seed=0)
-    longer = dense_weights(config, mnist1d, seed=5, iterations=60, progress=False)
+    longer = dense_weights(config, Context(mnist1d, progress=False), seed=5, iterations=60)
     model = build_model("mlp", mnist1d.input_shape, seed=5)
     train(model, mnist1d, resize(SHORT, 60), data_seed=5, progress=False)
     assert same_state(longer, model.state_dict()) and resize(SHORT, 60).milestones == (15,)
-    own_length = dense_weights(config, mnist1d, seed=5, iterations=40, progress=False)
-    assert same_state(own_length, dense_run(replace(config, seed=5), mnist1d, progress=False).state)
+    own_length = dense_weights(config, Context(mnist1d, progress=False), seed=5, iterations=40)
+    assert same_state(own_length, dense_run(replace(config, seed=5), Context(mnist1d, progress=False)).state)
     assert count_training == ["dense", "dense"]  # the second length is the recipe's own: one run, shared
 
 
 def test_train_dense_returns_the_cached_network_ready_to_use(mnist1d, monkeypatch, count_training):
     monkeypatch.setattr(dense, "training_recipe", lambda dataset, model, profile: SHORT)
     network, result = train_dense(mnist1d, "mlp", "ci", seed=4, progress=False)
-    stored = dense_run(DenseConfig("mnist1d", "mlp", SHORT, 4), mnist1d, progress=False)
+    stored = dense_run(DenseConfig("mnist1d", "mlp", SHORT, 4), Context(mnist1d, progress=False))
     assert same_state(network.state_dict(), stored.state) and str(result.history) == str(stored.result.history)
     assert evaluate(network, mnist1d.x_test, mnist1d.y_test) == result.final_test
     assert count_training == ["dense"]

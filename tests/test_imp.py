@@ -16,6 +16,7 @@ from ltkit.errors import LtkitError
 from ltkit.experiments import imp
 from ltkit.experiments.imp import ARMS, IMPConfig, imp_config, run_imp, seed_sweeps, sweep_cache
 from ltkit.experiments.profiles import LESSON_SEED
+from ltkit.experiments.registry import Context
 
 TINY = TrainConfig(iterations=40, batch_size=50, eval_every=20)
 RATES = dict(fc=0.5, output=0.2)
@@ -186,19 +187,19 @@ def test_the_table_and_the_json_hold_each_rounds_figures(sweep):
     report = json.loads(json.dumps(result.to_json()))  # plain JSON
     assert report["config"] == json.loads(json.dumps(result.config.to_dict()))
     for record, row, entry in zip(result.rounds, result.table(), report["rounds"]):
-        assert row["round"] == entry["round"] == record.round
-        assert row["weights_remaining"] == entry["weights_remaining"] == record.weights_remaining
+        assert row.round == entry["round"] == record.round
+        assert row.weights_remaining == entry["weights_remaining"] == record.weights_remaining
         for arm in ARMS:
-            assert row[f"{arm}_early_stop_test_acc"] == entry[arm]["test_acc"] == record.results[arm].early_stop_test[1]
-            assert row[f"{arm}_final_test_acc"] == entry[arm]["final_test_acc"] == record.results[arm].final_test[1]
-            assert row[f"{arm}_early_stop_iter"] == record.results[arm].early_stop_iter
+            early_stop, final = getattr(row, f"{arm}_early_stop_test_acc"), getattr(row, f"{arm}_final_test_acc")
+            assert early_stop == entry[arm]["test_acc"] == record.results[arm].early_stop_test[1]
+            assert final == entry[arm]["final_test_acc"] == record.results[arm].final_test[1]
             assert entry[arm] == record.results[arm].summary()
 
 
 def test_a_sweep_without_controls_trains_only_tickets_and_says_which_arms_it_has(mnist1d, count_training):
     result = run_imp(tiny_config(controls=False, rounds=1), data=mnist1d, progress=False)
     assert count_training == ["dense", "round 1 ticket"] and set(result.rounds[1].results) == {"ticket"}
-    assert result.table()[1]["reinit_final_test_acc"] is None and result.to_json()["rounds"][1]["random_mask"] is None
+    assert result.table()[1].reinit_final_test_acc is None and result.to_json()["rounds"][1]["random_mask"] is None
     with pytest.raises(LtkitError, match=r"no 'reinit' arm \(it trained: ticket\); use controls=True"):
         result.network(0.5, "reinit")
 
@@ -236,7 +237,7 @@ def test_an_interrupted_sweep_resumes_at_its_first_unfinished_training(mnist1d, 
     monkeypatch.setattr(stacked, "train", interrupted_in_round_2)
     with pytest.raises(KeyboardInterrupt):
         run_imp(CONFIG, data=mnist1d, progress=False)
-    folder = sweep_cache(CONFIG, mnist1d).path
+    folder = sweep_cache(CONFIG, Context(mnist1d)).path
     done = ["rewind.pt", "round_00.pt", "round_01.pt", "round_02_ticket.pt"]
     assert sorted(p.name for p in folder.glob("*.pt")) == done
 
@@ -262,7 +263,7 @@ def test_a_stacked_round_interrupted_resumes_at_that_round(mnist1d, monkeypatch,
     monkeypatch.setattr(stacked, "train_stack", interrupted_in_round_2)
     with pytest.raises(KeyboardInterrupt):
         run_imp(CONFIG, data=mnist1d, progress=False)
-    folder = sweep_cache(CONFIG, mnist1d).path
+    folder = sweep_cache(CONFIG, Context(mnist1d)).path
     assert sorted(p.name for p in folder.glob("*.pt")) == ["rewind.pt", "round_00.pt", "round_01.pt"]
     monkeypatch.setattr(stacked, "train_stack", real_train_stack)
     count_training.clear()
@@ -272,7 +273,7 @@ def test_a_stacked_round_interrupted_resumes_at_that_round(mnist1d, monkeypatch,
 
 def test_more_rounds_extend_a_finished_sweep(mnist1d, count_training):
     shorter = run_imp(replace(CONFIG, rounds=1), data=mnist1d, progress=False)
-    assert sweep_cache(replace(CONFIG, rounds=1), mnist1d).path == sweep_cache(CONFIG, mnist1d).path
+    assert sweep_cache(replace(CONFIG, rounds=1), Context(mnist1d)).path == sweep_cache(CONFIG, Context(mnist1d)).path
     count_training.clear()
     longer = run_imp(CONFIG, data=mnist1d, progress=False)
     assert count_training == [f"round {r} {arm}" for r in (2, 3) for arm in ARMS]
@@ -281,7 +282,7 @@ def test_more_rounds_extend_a_finished_sweep(mnist1d, count_training):
 
 def test_a_damaged_cache_file_is_named_with_the_fix(mnist1d):
     run_imp(CONFIG, data=mnist1d, progress=False)
-    damaged = sweep_cache(CONFIG, mnist1d).step_file("round_02")
+    damaged = sweep_cache(CONFIG, Context(mnist1d)).step_file("round_02")
     damaged.write_bytes(b"\x00" * 10)
     with pytest.raises(LtkitError, match=r"round_02.pt is damaged.*rm '.*round_02.pt'.*only that step"):
         run_imp(CONFIG, data=mnist1d, progress=False)

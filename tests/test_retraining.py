@@ -9,6 +9,7 @@ from ltkit.engine.training import TrainConfig, learning_rate
 from ltkit.errors import LtkitError
 from ltkit.experiments import retraining
 from ltkit.experiments.dense import dense_run, rewind_weights
+from ltkit.experiments.registry import Context
 from ltkit.experiments.retraining import RETRAININGS, RetrainConfig, run_retraining
 
 STEPPED = TrainConfig(optimizer="sgd", lr=0.1, batch_size=100, iterations=40, eval_every=10, milestones=(20, 30))
@@ -35,7 +36,7 @@ def starts(monkeypatch):
 
 def test_each_retraining_starts_as_renda_et_al_define_it(mnist1d, data_root, starts, count_training):
     result = run_retraining(CONFIG, data=mnist1d, progress=False)
-    trained, w_k = dense_run(CONFIG, mnist1d).state, rewind_weights(CONFIG, mnist1d, 20)
+    trained, w_k = dense_run(CONFIG, Context(mnist1d)).state, rewind_weights(CONFIG, mnist1d, 20)
     final_lr = learning_rate(STEPPED, 39)
     assert final_lr == pytest.approx(0.001)
     for kept in CONFIG.weights_remaining:

@@ -9,6 +9,7 @@ from ltkit.engine.training import TrainConfig, TrainResult
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import dense_run
 from ltkit.experiments.imp import IMPConfig, IMPResult, Round, imp_config
+from ltkit.experiments.registry import Context
 from ltkit.experiments.stats import Matching, across_seeds, controls_table, matching, rounds_table
 
 CONFIG = imp_config("mnist1d", "mlp", "ci")
@@ -105,7 +106,7 @@ def test_matching_is_the_dense_mean_minus_one_standard_deviation_over_seeds():
 def test_matching_trains_the_dense_network_on_consecutive_seeds_from_the_configs(mnist1d, count_training):
     config = IMPConfig("mnist1d", "mlp", TrainConfig(iterations=30, batch_size=50, eval_every=10), seed=4)
     reference = matching(config, mnist1d, seeds=3, progress=False)
-    runs = [dense_run(replace(config, seed=seed), mnist1d, progress=False) for seed in (4, 5, 6)]
+    runs = [dense_run(replace(config, seed=seed), Context(mnist1d, progress=False)) for seed in (4, 5, 6)]
     assert reference.dense_final_accs == [run.result.final_test_acc for run in runs]
     assert count_training == ["dense"] * 3  # the second time, all three come from the cache
 

@@ -10,12 +10,14 @@ import time
 
 import ipywidgets as widgets
 
-from ltkit.course.dashboards import WIDE, Dashboard, busy, imp_explorer, show_in
+from ltkit.course.dashboards import imp_explorer
+from ltkit.course.panel import WIDE, Dashboard, busy, show_in
 from ltkit.engine.datasets import DATASETS, load_dataset
 from ltkit.engine.models import MODELS
 from ltkit.errors import LtkitError
 from ltkit.experiments.imp import ARMS, imp_config, run_imp, sweep_cache
 from ltkit.experiments.profiles import LESSON_SEED
+from ltkit.experiments.registry import Context
 
 
 def playground(profile=None, device="cpu"):
@@ -24,7 +26,7 @@ def playground(profile=None, device="cpu"):
     from the run cache) and then shows its rounds; state["job"] is the thread (join it to wait)."""
     rounds = imp_config("mnist1d", "mlp", profile).rounds  # the profile's
     style = dict(style={"description_width": "initial"})
-    controls = dict(
+    inputs = dict(
         dataset=widgets.Dropdown(options=list(DATASETS), value="mnist1d", description="dataset", **style),
         model=widgets.Dropdown(options=list(MODELS), value="mlp", description="model", **style),
         rate=widgets.Dropdown(
@@ -63,18 +65,18 @@ def playground(profile=None, device="cpu"):
         except Exception as error:  # anything else is shown too: a thread's exception would be lost
             fail(f"{type(error).__name__}: {error}")
         finally:
-            busy([*controls.values(), button], False)
+            busy([*inputs.values(), button], False)
 
     def run(_=None):
         if state["job"] is not None and state["job"].is_alive():
             return  # one sweep at a time: a second click while one trains does nothing
         try:
-            config = form_config({name: control.value for name, control in controls.items()}, profile)
+            config = form_config({name: widget.value for name, widget in inputs.items()}, profile)
             data = load_dataset(config.dataset, device=device)
         except LtkitError as error:
             fail(str(error))
             return
-        busy([*controls.values(), button], True)
+        busy([*inputs.values(), button], True)
         status.value = "training in the background (finished steps are cached: an interrupted run resumes)..."
         state["config"] = config
         state["job"] = threading.Thread(target=work, args=(config, data), daemon=True)
@@ -84,15 +86,15 @@ def playground(profile=None, device="cpu"):
     button.on_click(run)
     form = widgets.VBox(
         [
-            widgets.HBox([controls["dataset"], controls["model"], controls["seed"]]),
-            widgets.HBox([controls["rate"], controls["scope"]]),
-            widgets.HBox([controls["rounds"], controls["rewind_iter"], controls["controls"]]),
+            widgets.HBox([inputs["dataset"], inputs["model"], inputs["seed"]]),
+            widgets.HBox([inputs["rate"], inputs["scope"]]),
+            widgets.HBox([inputs["rounds"], inputs["rewind_iter"], inputs["controls"]]),
             widgets.HBox([button, progress]),
         ]
     )
     ui = widgets.VBox([form, status, output])
     ui.add_class("ltkit-playground")  # how the browser test finds it
-    return Dashboard(ui=ui, controls={**controls, "run": button}, state=state)
+    return Dashboard(ui=ui, inputs={**inputs, "run": button}, state=state)
 
 
 def form_config(values, profile):
@@ -113,7 +115,7 @@ def form_config(values, profile):
 
 def steps_done(config, data):
     """(trainings finished, trainings in all) of a sweep, read from its cache: round 0 counts as one."""
-    run = sweep_cache(config, data)
+    run = sweep_cache(config, Context(data))
     arms = ARMS if config.controls else ("ticket",)
     done = int(run.has("round_00"))
     for r in range(1, config.rounds + 1):

@@ -25,6 +25,7 @@ from ltkit.course.style import ARM_STYLE, WIDTH, new_axes, row  # noqa: F401
 from ltkit.engine.masks import layer_kinds, sparsity_report
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.profiles import profile_table
+from ltkit.experiments.registry import is_percent, row_dict
 
 
 def learning_curves(history, title="", axes=None):
@@ -176,12 +177,13 @@ def grid_of_masks(masks, image_shape, titles):
 
 
 def table(rows, percent=None):
-    """A list of dicts as an HTML table for a notebook; the columns named in `percent` shown as % (by
-    default: accuracies, errors and fractions of weights, by their names)."""
+    """Rows (dicts, or a result's table() rows) as an HTML table for a notebook; the columns named in
+    `percent` shown as % (by default: accuracies, errors, barriers and fractions of weights, by name)."""
     from IPython.display import HTML
 
+    rows = [row_dict(row) for row in rows]
     if percent is None:
-        percent = [key for key in rows[0] if key.endswith(("acc", "err", "weights_remaining"))]
+        percent = [key for key in rows[0] if is_percent(key)]
 
     def cell(key, value):
         if key in percent and isinstance(value, float):

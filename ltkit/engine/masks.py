@@ -22,6 +22,8 @@ from ltkit.errors import LtkitError
 KINDS = ("conv", "fc", "output", "embedding", "attention", "mlp")
 BLOCK_KINDS = {CausalSelfAttention: "attention", FeedForward: "mlp"}  # the kind of every linear layer inside
 SCOPES = ("layerwise", "global")
+RATES_HELP = "fraction of the remaining weights pruned a round: one number, or kind=rate,... (default: the paper's)"
+SCOPE_HELP = "layerwise: every layer at its kind's rate; global: all pruned layers ranked together"
 
 
 def check_scope(scope):

@@ -12,8 +12,9 @@ from ltkit.engine.models import build_model
 from ltkit.engine.stacked import Job, train_together
 from ltkit.engine.training import TrainConfig, TrainResult, resize, train
 from ltkit.experiments.profiles import training_recipe
-from ltkit.settings import Settings
-from ltkit.store.runs import Run
+from ltkit.experiments.registry import Context, register
+from ltkit.experiments.seeds import derived_seed
+from ltkit.settings import Settings, setting
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class DenseConfig(Settings):
     dataset: str
     model: str
     train: TrainConfig
-    seed: int = 0
+    seed: int = setting(0, "initialisation and data-order seed")
 
 
 @dataclass
@@ -38,24 +39,25 @@ def new_model(config, data, seed=None):
     return build_model(config.model, data.input_shape, data.num_classes, seed=seed, device=data.device)
 
 
-def dense_run(config, data, cache=True, progress=True):
+def dense_run(config, context):
     """The dense network of `config` (any settings with dataset, model, train and seed), trained now or
     loaded from the cache: a DenseRun."""
-    return dense_runs([config], data, cache, progress)[0]
+    return dense_runs([config], context)[0]
 
 
-def dense_runs(configs, data, cache=True, progress=True):
+def dense_runs(configs, context):
     """The dense networks of several settings (seeds, say): each loaded from the cache, or else trained now,
     all the missing ones together (ltkit.engine.stacked). A list of DenseRun, in order."""
+    data = context.data
     denses = [DenseConfig(c.dataset, c.model, c.train, c.seed) for c in configs]
-    runs = [dense_cache(dense, data, cache) for dense in denses]
+    runs = [context.run("dense", dense, records=(DenseRun, TrainResult)) for dense in denses]
     found = {run.path: run.load("result", data.device) for run in runs if run.has("result")}
     missing = {run.path: (run, dense) for run, dense in zip(runs, denses) if run.path not in found}
     jobs = []
     for path, (run, dense) in missing.items():
         done = partial(save_dense, run, found, path)
         jobs.append(Job(new_model(dense, data), dense.train, data_seed=dense.seed, desc="dense", finished=done))
-    train_together(jobs, data, progress)
+    train_together(jobs, data, context.progress)
     return [found[run.path] for run in runs]
 
 
@@ -64,22 +66,17 @@ def save_dense(run, found, path, job):
     run.save("result", found[path])
 
 
-def dense_cache(dense, data, cache=True):
-    key = {**dense.cache_key(), "split": data.split_id}
-    return Run("dense", key, records=(DenseRun, TrainResult), enabled=cache)
-
-
-def dense_weights(config, data, seed, iterations=None, cache=True, progress=True):
+def dense_weights(config, context, seed, iterations=None):
     """The final weights of the dense network of `config` with another `seed` (and, if given, trained for
     `iterations` instead: the recipe resized)."""
-    return dense_states(config, data, [seed], iterations, cache, progress)[0]
+    return dense_states(config, context, [seed], iterations)[0]
 
 
-def dense_states(config, data, seeds, iterations=None, cache=True, progress=True):
+def dense_states(config, context, seeds, iterations=None):
     """dense_weights for each of `seeds`: the missing ones trained together."""
     train_config = config.train if iterations in (None, config.train.iterations) else resize(config.train, iterations)
     configs = [DenseConfig(config.dataset, config.model, train_config, seed) for seed in seeds]
-    return [run.state for run in dense_runs(configs, data, cache, progress)]
+    return [run.state for run in dense_runs(configs, context)]
 
 
 def rewind_weights(config, data, k):
@@ -98,20 +95,61 @@ def train_dense(data, model, profile=None, seed=0, progress=True):
     """The dense `model` on `data` trained by the profile's recipe (from the cache when it is there):
     (the trained network, its TrainResult). Every IMP sweep with the same recipe starts from it."""
     config = DenseConfig(data.name, model, training_recipe(data.name, model, profile), seed)
-    dense = dense_run(config, data, progress=progress)
+    dense = dense_run(config, Context(data, progress=progress))
     network = new_model(config, data)
     network.load_state_dict(dense.state)
     return network, dense.result
 
 
 def two_initialisations(seed):
-    """The seeds of the two independently initialised networks of experiment seed `seed`: from 20,000 on,
-    so that neither is an experiment seed's own dense network, and no two experiment seeds share one."""
-    return 20_000 + 2 * seed, 20_001 + 2 * seed
+    """The seeds of the two independently initialised networks of experiment seed `seed` (seeds.py's
+    "independent" range: neither is an experiment seed's own dense network, no two experiment seeds share one)."""
+    return derived_seed("independent", seed, 0), derived_seed("independent", seed, 1)
 
 
-def independent_networks(config, data, cache=True, progress=True):
+def independent_networks(config, context):
     """Two networks trained by `config`'s recipe from different initialisations (two_initialisations of
     config.seed): their seeds, and their final weights."""
     seeds = two_initialisations(config.seed)
-    return seeds, dense_states(config, data, seeds, cache=cache, progress=progress)
+    return seeds, dense_states(config, context, seeds)
+
+
+@dataclass
+class DenseRow:
+    iterations: int
+    early_stop_iter: int
+    test_acc: float  # at the early-stop iteration
+    final_test_acc: float
+    seconds: float
+
+
+@dataclass
+class DenseResult:
+    """The `train` experiment's result: one dense network trained by its recipe."""
+
+    config: DenseConfig
+    run: DenseRun
+
+    def table(self):
+        result = self.run.result
+        return [
+            DenseRow(
+                self.config.train.iterations,
+                result.early_stop_iter,
+                result.test_acc,
+                result.final_test_acc,
+                result.seconds,
+            )
+        ]
+
+    def to_json(self):
+        return dict(config=self.config.to_dict(), **self.run.result.summary(), seconds=self.run.result.seconds)
+
+
+run_dense = register(
+    "train",
+    DenseConfig,
+    lambda config, context: DenseResult(config, dense_run(config, context)),
+    DenseResult,
+    "train one dense network by its recipe and report its accuracy",
+)

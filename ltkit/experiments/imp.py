@@ -18,8 +18,11 @@ from functools import partial
 
 import torch
 
-from ltkit.engine.datasets import Splits, data_for
+from ltkit.engine.datasets import Splits
 from ltkit.engine.masks import (
+    RATES_HELP,
+    SCOPE_HELP,
+    SCOPES,
     apply_mask,
     check_pruning,
     fraction_remaining,
@@ -33,9 +36,10 @@ from ltkit.engine.stacked import Job, train_together
 from ltkit.engine.training import TrainConfig, TrainResult
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import dense_runs, new_model, rewind_weights
-from ltkit.experiments.profiles import LESSON_SEED, pruning, sizes, training_recipe, with_overrides
-from ltkit.settings import Settings
-from ltkit.store.runs import Run
+from ltkit.experiments.profiles import LESSON_SEED, pruning, sizes
+from ltkit.experiments.registry import Context, register
+from ltkit.experiments.seeds import derived_seed
+from ltkit.settings import Settings, setting
 
 ARMS = ("ticket", "reinit", "random_mask")
 
@@ -47,12 +51,14 @@ class IMPConfig(Settings):
     dataset: str
     model: str
     train: TrainConfig
-    rates: object = 0.2  # fraction of remaining weights pruned per round: one number or {kind: rate}
-    rounds: int = 10  # pruning rounds after the dense run
-    scope: str = "layerwise"  # or "global"
-    rewind_iter: int = 0  # k: rewind to the weights at this iteration (0: the initialisation)
-    seed: int = 0
-    controls: bool = True  # also train both controls at every round (three times the work)
+    rates: object = setting(0.2, RATES_HELP, aliases=("--rate",))
+    rounds: int = setting(10, "pruning rounds after the dense run")
+    scope: str = setting("layerwise", SCOPE_HELP, choices=SCOPES)
+    rewind_iter: int = setting(
+        0, "k: rewind to the weights at iteration k (0: the initialisation)", aliases=("--rewind",)
+    )
+    seed: int = setting(0, "initialisation and data-order seed")
+    controls: bool = setting(True, "also train both controls at every round (three times the work)")
 
     def __post_init__(self):
         check_network(self)
@@ -64,17 +70,6 @@ class IMPConfig(Settings):
                 f"rewind iteration {self.rewind_iter} must be in 0..{self.train.iterations - 1}, "
                 f"the run's length; lower it"
             )
-
-
-def imp_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The IMPConfig of `model` on `dataset` in a profile (default: $LTKIT_PROFILE, else "class").
-
-    `epochs` and `lr` change the training recipe; other keyword arguments (rounds, rates, scope,
-    rewind_iter, seed, controls) replace the profile's; None keeps it.
-    """
-    train_config = training_recipe(dataset, model, profile, epochs, lr)
-    defaults = dict(**pruning(model), rounds=sizes(profile, "imp")["rounds"])
-    return IMPConfig(dataset, model, train_config, **with_overrides(defaults, fields, IMPConfig, "imp_config"))
 
 
 @dataclass
@@ -138,17 +133,16 @@ class IMPResult:
         return self.network(weights_remaining)
 
     def table(self):
-        """One row per round: weights remaining, and for each arm its final test accuracy (the measure of
-        matching), its test accuracy at the early-stop iteration, and that iteration."""
+        """One IMPRow per round: weights remaining, and for each arm its final test accuracy (the measure of
+        matching) and its test accuracy at the early-stop iteration (None for an arm not trained)."""
         rows = []
         for r in self.rounds:
-            row = dict(round=r.round, weights_remaining=r.weights_remaining)
+            figures = {}
             for arm in ARMS:
                 result = r.results.get(arm)
-                row[f"{arm}_final_test_acc"] = result and result.final_test_acc
-                row[f"{arm}_early_stop_test_acc"] = result and result.test_acc
-                row[f"{arm}_early_stop_iter"] = result and result.early_stop_iter
-            rows.append(row)
+                figures[f"{arm}_final_test_acc"] = result and result.final_test_acc
+                figures[f"{arm}_early_stop_test_acc"] = result and result.test_acc
+            rows.append(IMPRow(round=r.round, weights_remaining=r.weights_remaining, **figures))
         return rows
 
     def to_json(self):
@@ -166,20 +160,20 @@ class IMPResult:
         )
 
 
-def run_imp(config, data=None, device="cpu", cache=True, progress=True):
-    """Run (or load from the cache) every round of `config`; returns an IMPResult."""
-    return run_imps([config], data, device, cache, progress)[0]
-
-
 def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
     """Several sweeps (one per seed, say) run round by round side by side, so that each round's arms of
     every sweep train together, as one stack (ltkit.engine.stacked). Returns their IMPResults, in order."""
     if not configs:
         raise LtkitError("run_imps needs at least one IMPConfig")
+    return imp_sweeps(configs, Context.of(configs[0], data, device, cache, progress))
+
+
+def imp_sweeps(configs, context):
+    """run_imps with its Context."""
     if len({(config.dataset, config.model) for config in configs}) > 1:
         raise LtkitError("run_imps runs sweeps of one model on one dataset; run the others separately")
-    data = data_for(configs[0], data, device)
-    runs = [sweep_cache(config, data, cache) for config in configs]
+    data, progress = context.data, context.progress
+    runs = [sweep_cache(config, context) for config in configs]
     rewinds = [
         run.cached("rewind", partial(rewind_weights, config, data, config.rewind_iter), data.device)
         for config, run in zip(configs, runs)
@@ -190,7 +184,7 @@ def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
         active = [i for i, config in enumerate(configs) if r <= config.rounds]
         todo = [i for i in active if not runs[i].has(step)]
         if r == 0:
-            trained = dense_rounds([configs[i] for i in todo], data, cache, progress)
+            trained = dense_rounds([configs[i] for i in todo], context)
         else:
             sweeps = [(configs[i], runs[i], rewinds[i], rounds[i][-1]) for i in todo]
             trained = pruning_rounds(sweeps, data, r, progress)
@@ -207,17 +201,16 @@ def run_imps(configs, data=None, device="cpu", cache=True, progress=True):
     ]
 
 
-def sweep_cache(config, data, cache=True):
-    """Where a sweep's rounds are cached: named by its settings and the data's validation split."""
-    key = {**config.cache_key(), "split": data.split_id}
-    return Run("imp", key, records=(Round, ArmRun, TrainResult), enabled=cache)
+def sweep_cache(config, context):
+    """Where a sweep's rounds are cached."""
+    return context.run("imp", config, records=(Round, ArmRun, TrainResult))
 
 
-def dense_rounds(configs, data, cache, progress):
+def dense_rounds(configs, context):
     """Round 0 of each sweep: the dense network, which is the ticket and both controls alike."""
     rounds = []
-    for config, dense in zip(configs, dense_runs(configs, data, cache, progress)):
-        mask = full_mask(new_model(config, data))
+    for config, dense in zip(configs, dense_runs(configs, context)):
+        mask = full_mask(new_model(config, context.data))
         rounds.append(
             Round(
                 round=0,
@@ -285,9 +278,32 @@ def arm_start(config, data, r, arm, rewind_state, mask):
     if arm == "ticket":
         return rewind_state, mask
     if arm == "reinit":
-        return new_model(config, data, seed=config.seed + 1000 * r + 1).state_dict(), mask
-    generator = torch.Generator().manual_seed(config.seed * 1000 + r)
+        return new_model(config, data, seed=derived_seed("reinit", config.seed, 1000 * r)).state_dict(), mask
+    generator = torch.Generator().manual_seed(derived_seed("random_mask", config.seed, r))
     return rewind_state, random_mask_like(mask, generator)
+
+
+@dataclass
+class IMPRow:
+    round: int
+    weights_remaining: float
+    ticket_final_test_acc: float
+    reinit_final_test_acc: float
+    random_mask_final_test_acc: float
+    ticket_early_stop_test_acc: float
+    reinit_early_stop_test_acc: float
+    random_mask_early_stop_test_acc: float
+
+
+run_imp = register(
+    "imp",
+    IMPConfig,
+    lambda config, context: imp_sweeps([config], context)[0],
+    IMPResult,
+    "iterative magnitude pruning with rewinding, and its two controls",
+    defaults=lambda dataset, model, profile, train: dict(**pruning(model), rounds=sizes(profile, "imp")["rounds"]),
+)
+imp_config = run_imp.config
 
 
 def seed_sweeps(data, model, profile=None, seed=LESSON_SEED, **fields):

@@ -13,6 +13,7 @@ import torch
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import dense_runs
 from ltkit.experiments.imp import ARMS
+from ltkit.experiments.registry import Context
 
 
 def across_seeds(results, measure="final_test_acc"):
@@ -112,5 +113,6 @@ def matching(config, data, seeds=MATCHING_SEEDS, cache=True, progress=True):
     config.seed and the ones after it."""
     if seeds < 2:
         raise LtkitError(f"matching needs the dense network on at least 2 seeds, for its spread; got seeds={seeds}")
-    runs = dense_runs([replace(config, seed=config.seed + i) for i in range(seeds)], data, cache, progress)
+    configs = [replace(config, seed=config.seed + i) for i in range(seeds)]
+    runs = dense_runs(configs, Context(data, cache, progress))
     return Matching([run.result.final_test_acc for run in runs])

@@ -1,0 +1,131 @@
+"""The dashboards of lessons 05 and 06 (ltkit.course.dashboards shows them too): instability against k,
+a curve between two networks, alignment, and an ensemble growing snapshot by snapshot."""
+
+import ipywidgets as widgets
+
+from ltkit.course import plots
+from ltkit.course.panel import explorer, percent, slider
+
+# --- lesson 05: instability against the iteration k --------------------------------------------------------
+
+
+def stability_explorer(*row_lists, title=""):
+    """A slider over the iterations k of finished instability analyses (rows of run_instability, from the
+    cache; several lists are merged by k): the test error along the line between the first pair of copies
+    of each network measured at k, and every network's barrier against k."""
+    merged = {}
+    for rows in row_lists:
+        for row in rows:
+            merged.setdefault(row["k"], {"k": row["k"]}).update(row)
+    rows = [merged[k] for k in sorted(merged)]
+    inputs = dict(k=slider("copies split at k", [(str(row["k"]), i) for i, row in enumerate(rows)]))
+
+    def show(values):
+        row = rows[values["k"]]
+        arms = [arm for arm in plots.INSTABILITY_LABELS if arm in row]
+        parts = [f"{plots.INSTABILITY_LABELS[arm]}: barrier <b>{100 * row[arm].barrier:.1f}</b> points" for arm in arms]
+        status = f"Copies split at iteration {row['k']}. " + "; ".join(parts)
+        return dict(index=values["k"], k=row["k"], **{arm: row[arm].barrier for arm in arms}, status=status)
+
+    def draw(state):
+        row = rows[state["index"]]
+        figure, (left, right) = plots.row(2, 4, detached=True)
+        lines = {plots.INSTABILITY_LABELS[arm]: row[arm].lines[0] for arm in plots.INSTABILITY_LABELS if arm in row}
+        plots.along_path(
+            lines, ax=left, xlabel="alpha between two copies", title=f"copies split at iteration {row['k']}"
+        )
+        plots.barrier_against_k(rows, ax=right, title=title)
+        right.axvline(row["k"], color="red", lw=1)
+        return figure
+
+    return explorer(inputs, show, draw)
+
+
+# --- lesson 06: along a curve, and an ensemble growing -------------------------------------------------------
+
+
+def curve_explorer(result, plane):
+    """A slider over t: the point at t on the straight line and on the fitted curve, shown on the plane
+    picture, and the test error of both along t."""
+    inputs = dict(t=slider("t", [(f"{t:.2f}", i) for i, t in enumerate(result.curve.t)]))
+
+    def show(values):
+        i = values["t"]
+        line, curve = result.line.test_err[i], result.curve.test_err[i]
+        status = f"t = {result.curve.t[i]:.2f}: test error {percent(line)} on the line, {percent(curve)} on the curve"
+        return dict(index=i, t=result.curve.t[i], line_test_err=line, curve_test_err=curve, status=status)
+
+    def draw(state):
+        t = state["t"]
+        figure, (left, right) = plots.row(2, 4.2, detached=True)
+        plots.plane_picture(plane, result.kind, ax=left)
+        left.plot(*plots.point_in_plane(plane, t), "o", ms=10, mfc="none", mec="red", mew=2)
+        left.plot(*plots.point_in_plane(plane, t, result.kind), "o", ms=10, color="red")
+        plots.along_path({"straight line": result.line, f"{result.kind} curve": result.curve}, ax=right, xlabel="t")
+        right.axvline(t, color="red", lw=1)
+        return figure
+
+    return explorer(inputs, show, draw)
+
+
+def alignment_explorer(results):
+    """A slider over alpha, along the straight line between two independently trained networks before and
+    after weight matching, for each network of `results` ({name: AlignResult}, one chosen at a time)."""
+    names = list(results)
+    alphas = results[names[0]].line.t
+    inputs = dict(
+        network=widgets.Dropdown(options=names, value=names[0], description="network"),
+        alpha=slider("alpha", [(f"{a:.2f}", i) for i, a in enumerate(alphas)], len(alphas) // 2),
+    )
+
+    def show(values):
+        result, i = results[values["network"]], values["alpha"]
+        before, after = result.line.test_err[i], result.aligned.test_err[i]
+        status = (
+            f"{values['network']}, alpha = {alphas[i]:.2f}: test error {percent(before)} on the line, "
+            f"{percent(after)} once the second network's units are reordered to match the first's"
+        )
+        return dict(
+            network=values["network"], alpha=alphas[i], line_test_err=before, aligned_test_err=after, status=status
+        )
+
+    def draw(state):
+        result = results[state["network"]]
+        figure, ax = plots.row(1, 4.2, detached=True)
+        paths = {"straight line": result.line, "after weight matching": result.aligned}
+        plots.along_path(paths, ax=ax, title=state["network"], xlabel="alpha")
+        ax.axvline(state["alpha"], color="red", lw=1)
+        return figure
+
+    return explorer(inputs, show, draw)
+
+
+def fge_explorer(result):
+    """A slider over the number of FGE snapshots in the ensemble: its test accuracy as it grows, against
+    the baselines at the full budget."""
+    count = len(result.ensemble_accs)
+    inputs = dict(n=slider("snapshots in the ensemble", [(str(n), n) for n in range(1, count + 1)], count))
+
+    def show(values):
+        n = values["n"]
+        accuracy = result.ensemble_accs[n - 1]
+        best = max(s["test_acc"] for s in result.snapshots[:n])
+        status = f"{n} snapshot(s): ensemble {percent(accuracy)}, best of them alone {percent(best)}"
+        return dict(n=n, ensemble_acc=accuracy, best_member_acc=best, status=status)
+
+    def draw(state):
+        figure, ax = plots.row(1, 4.2, detached=True)
+        plots.fge_comparison(result, ax=ax)
+        ax.plot(
+            range(1, count + 1),
+            [100 * a for a in result.ensemble_accs],
+            "s-",
+            color="tab:red",
+            ms=4,
+            label="ensemble of the first n",
+        )
+        ax.plot([state["n"]], [100 * state["ensemble_acc"]], "o", ms=12, mfc="none", color="red")
+        ax.legend(loc="lower right")
+        return figure
+
+    return explorer(inputs, show, draw)

@@ -1,12 +1,16 @@
 """ltkit: the Lottery Ticket Hypothesis and the work around it, hands on.
 
-The lessons live in notebooks/; this package holds every piece of logic they use, in four wings whose
+The lessons live in notebooks/; this package holds every piece of logic they use, in wings whose
 imports point one way (each uses only those before it):
-- ground: errors, settings (an experiment's settings and their cache keys), files;
-- engine: datasets, batches, models, transformer, masks, training, stacked (many networks as one), runtime;
+- ground: errors, settings (an experiment's settings and their cache keys), files (data folder, atomic
+  writes), moved (the module names of 0.2);
+- engine: datasets (yours too), dataset_files, batches, charlm (text for a language model), models (yours
+  too), transformer, masks, training, stacked (many networks trained as one), runtime, progress;
 - store: runs (the run cache), archive (its export and import);
-- experiments: one module per experiment, registered in experiments.registry, and the profiles;
-- course: plots, dashboards, the playground, the lessons' claims, the headless runner; cli beside it.
+- experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,
+  oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge;
+- course: plots, connectivity_plots, style, panel, dashboards, connectivity_dashboards, playground,
+  claims, runner (the headless course); cli (the command line) beside it.
 The names below are what a lesson or a script needs; everything else is reachable through its module.
 `import ltkit` loads no widget or plotting library: `ltkit.plots`, `ltkit.dashboards` and
 `ltkit.playground` are imported when first used.
@@ -15,20 +19,21 @@ The names below are what a lesson or a script needs; everything else is reachabl
 import importlib
 
 from ltkit import moved
-from ltkit.engine.datasets import available_datasets, load_dataset
-from ltkit.engine.models import build_model
+from ltkit.engine.datasets import Splits, available_datasets, load_dataset, register_dataset, unregister_dataset
+from ltkit.engine.models import build_model, register_model, unregister_model
 from ltkit.engine.runtime import describe_environment, setup
 from ltkit.engine.stacked import Job, train_together
-from ltkit.engine.training import train
+from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
-from ltkit.experiments.align import run_alignment
-from ltkit.experiments.at_init import prune_at_init_config, run_prune_at_init
-from ltkit.experiments.curves import curve_config, run_curve, run_plane
+from ltkit.experiments.align import align_config, run_alignment
+from ltkit.experiments.at_init import methods_across_seeds, prune_at_init_config, run_prune_at_init
+from ltkit.experiments.curves import curve_config, run_curve
 from ltkit.experiments.dense import train_dense
 from ltkit.experiments.fge import fge_config, run_fge
 from ltkit.experiments.imp import imp_config, run_imp, run_imps, seed_sweeps
 from ltkit.experiments.instability import independent_line, instability_config, run_instability
-from ltkit.experiments.oneshot import prune_once, pruned_accuracy, retrain_pruned
+from ltkit.experiments.oneshot import oneshot_config, prune_once, pruned_accuracy, run_oneshot
+from ltkit.experiments.plane import plane_config, run_plane
 from ltkit.experiments.profiles import connectivity_images
 from ltkit.experiments.retraining import retrain_config, run_retraining
 from ltkit.experiments.rewinding import rewinding_config, run_rewinding
@@ -61,6 +66,13 @@ __all__ = [
     "load_dataset",
     "build_model",
     "train",
+    "TrainConfig",
+    # your own data and networks
+    "Splits",
+    "register_dataset",
+    "unregister_dataset",
+    "register_model",
+    "unregister_model",
     "Job",
     "train_together",
     "LtkitError",
@@ -68,7 +80,8 @@ __all__ = [
     "train_dense",
     "prune_once",
     "pruned_accuracy",
-    "retrain_pruned",
+    "oneshot_config",
+    "run_oneshot",
     "imp_config",
     "run_imp",
     "run_imps",
@@ -78,6 +91,7 @@ __all__ = [
     "matching",
     "prune_at_init_config",
     "run_prune_at_init",
+    "methods_across_seeds",
     "retrain_config",
     "run_retraining",
     # stability, curves, ensembles
@@ -88,7 +102,9 @@ __all__ = [
     "run_rewinding",
     "curve_config",
     "run_curve",
+    "plane_config",
     "run_plane",
+    "align_config",
     "run_alignment",
     "fge_config",
     "run_fge",

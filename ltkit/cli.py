@@ -1,40 +1,34 @@
-"""The `ltkit` command: the experiments of the course, headless, for precomputing and for scripts.
+"""The `ltkit` command: every registered experiment, headless, for precomputing and for scripts.
 
-    ltkit imp --dataset mnist1d --model mlp            # a lottery-ticket sweep and its table
-    ltkit train --dataset fashion-mnist --model lenet300_100 --epochs 2
-    ltkit datasets                                     # which datasets are here, and where
-    ltkit cache export runs.tar.gz                     # every cached run in one file (ltkit cache import it)
-    ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500   # linear mode connectivity
-    ltkit rewinding                                                      # late rewinding, lesson 05's experiment
-    ltkit curve --dataset fashion-mnist --model lenet300_100             # a Bezier curve between two networks
-    ltkit align --dataset fashion-mnist --model lenet300_100             # the line, before and after weight matching
-    ltkit prune-at-init --dataset mnist1d --model mlp                    # SNIP, GraSP, SynFlow against IMP
-    ltkit fge --dataset fashion-mnist --model lenet300_100               # fast geometric ensembling
+    ltkit imp --dataset mnist1d --model mlp --profile ci          # a lottery-ticket sweep and its table
+    ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500 --json barriers.json
+    ltkit --plugin my_network.py imp --dataset my-data --model my-net   # your own network and data
+    ltkit datasets; ltkit cache export runs.tar.gz                # the datasets here; the run cache in a file
 
-Results go through the run cache (data/runs), so the same command again returns at once and an
-interrupted sweep resumes where it stopped. A mistake in the arguments prints one line and exits with 2.
+One subcommand per experiment of ltkit.experiments.registry, a flag per field of its settings (with the
+field's help); the table printed is the result's table(), the JSON its to_json(). A plugin registers
+datasets, networks or experiments on import. A mistake in the arguments prints one line and exits with 2.
 """
 
 import argparse
+import dataclasses
+import importlib
+import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
-from ltkit.engine.datasets import DATASETS, available_datasets, load_dataset
-from ltkit.engine.models import MODELS, build_model
+import ltkit  # noqa: F401 (importing ltkit registers every built-in experiment)
+from ltkit.engine.datasets import available_datasets, dataset_names
+from ltkit.engine.models import model_names
 from ltkit.engine.runtime import setup
-from ltkit.engine.training import train
 from ltkit.errors import LtkitError
-from ltkit.experiments.align import run_alignment
-from ltkit.experiments.at_init import CHECKS, prune_at_init_config, run_prune_at_init
-from ltkit.experiments.curves import CURVES, curve_config, run_curve
-from ltkit.experiments.fge import fge_config, run_fge
-from ltkit.experiments.imp import ARMS, imp_config, run_imp
-from ltkit.experiments.instability import instability_config, run_instability
-from ltkit.experiments.profiles import PROFILES, training_recipe
-from ltkit.experiments.rewinding import rewinding_config, run_rewinding
+from ltkit.experiments.profiles import PROFILES
+from ltkit.experiments.registry import EXPERIMENTS, text_table
 from ltkit.store.archive import export_runs, import_runs
+
+FIXED = ("dataset", "model", "train")  # every experiment's first fields: flags of their own
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -44,159 +38,75 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"ltkit: error: {message} (see 'ltkit {self.prog.split()[-1]} --help')\n")
 
 
-def fraction(text):
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
-    return value
+def parse_as(field):
+    """How a flag's text becomes the field's value, by the field's type: a tuple's items separated by
+    commas, pruning rates (type object) one number or kind=rate pairs."""
+    item = field.metadata.get("item", int)
+    expected = {tuple: f"{item.__name__}s separated by commas", object: "a rate like 0.2, or fc=0.2,output=0.1"}
+
+    def parse(text):
+        try:
+            if field.type is tuple:
+                return tuple(item(value) for value in text.split(","))
+            if field.type is object:
+                pairs = [part.split("=") for part in text.split(",")] if "=" in text else None
+                return {kind: float(rate) for kind, rate in pairs} if pairs else float(text)
+            return field.type(text)
+        except ValueError:
+            message = f"must be {expected.get(field.type, field.type.__name__)}; got {text}"
+            raise argparse.ArgumentTypeError(message) from None
+
+    return parse
 
 
-def non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+def add_setting(parser, field):
+    """The flag of one settings field (and its older names), with the field's help."""
+    names = [f"--{field.name.replace('_', '-')}", *field.metadata.get("aliases", ())]
+    where = dict(dest=field.name, default=None, help=field.metadata["help"])
+    if field.type is bool:
+        parser.add_argument(*names, action=argparse.BooleanOptionalAction, **where)
+    else:
+        parser.add_argument(*names, type=parse_as(field), choices=field.metadata.get("choices"), **where)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
-    return value
-
-
-def positive(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def iteration_list(text):
-    try:
-        values = [int(value) for value in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be iterations separated by commas, like 0,100,500; got {text}"
-        ) from None
-    if any(value < 0 for value in values):
-        raise argparse.ArgumentTypeError(f"iterations must be 0 or more, got {text}")
-    return values
-
-
-def add_common(parser, cached=True):
-    parser.add_argument(
-        "--dataset", required=True, choices=list(DATASETS), metavar="D", help=f"one of: {', '.join(DATASETS)}"
-    )
-    parser.add_argument(
-        "--model", required=True, choices=list(MODELS), metavar="M", help=f"one of: {', '.join(MODELS)}"
-    )
-    parser.add_argument(
-        "--profile", choices=PROFILES, default=None, help="run size: ci, class (default, or $LTKIT_PROFILE) or paper"
-    )
-    parser.add_argument("--epochs", type=positive, help="passes over the training set per run (default: the profile's)")
-    parser.add_argument("--seed", type=non_negative, default=0, help="initialisation and data-order seed")
+def add_experiment(commands, experiment):
+    about = f"{experiment.about}. A setting left out is the profile's."
+    parser = commands.add_parser(experiment.name, help=experiment.about, description=about)
+    network = experiment.network or (None, None)
+    for name, known, default in (("dataset", dataset_names(), network[0]), ("model", model_names(), network[1])):
+        known = dict(choices=known, metavar=name[0].upper(), help=f"one of: {', '.join(known)}")
+        parser.add_argument(f"--{name}", required=default is None, default=default, **known)
+    parser.add_argument("--profile", choices=PROFILES, help="run size: ci, class (default, or $LTKIT_PROFILE), paper")
+    parser.add_argument("--epochs", type=float, help="passes over the training set per run (default: the profile's)")
+    parser.add_argument("--lr", type=float, help="the learning rate (default: the recipe's)")
+    for field in dataclasses.fields(experiment.settings):
+        if field.name not in FIXED:
+            add_setting(parser, field)
     parser.add_argument("--device", help="cpu or cuda (default: a GPU when there is one)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
-    if cached:
-        parser.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    parser.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    parser.set_defaults(run=lambda args: run_experiment(experiment, args))
 
 
-def build_parser():
-    parser = OneLineParser(prog="ltkit", description="Lottery-ticket experiments from the command line.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-
-    imp = commands.add_parser("imp", help="iterative magnitude pruning with rewinding, and its controls")
-    add_common(imp)
-    imp.add_argument("--rounds", type=non_negative, help="pruning rounds after the dense run (default: the profile's)")
-    imp.add_argument(
-        "--rate",
-        type=fraction,
-        help="fraction of remaining weights pruned per round in every layer (default: the paper's rates)",
+def run_experiment(experiment, args):
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.settings) if f.name not in FIXED}
+    config = experiment.config(args.dataset, args.model, args.profile, args.epochs, args.lr, **fields)
+    device = setup(args.device, seed=getattr(config, "seed", 0))
+    result = experiment(config, device=device, cache=not args.no_cache)
+    print(
+        f"{experiment.name}: {experiment.about}; {config.model} on {config.dataset}, {config.train.iterations} "
+        f"iterations a run"
     )
-    imp.add_argument(
-        "--rewind-iter",
-        "--rewind",  # the name before 0.2
-        type=non_negative,
-        default=0,
-        metavar="K",
-        dest="rewind_iter",
-        help="rewind to iteration K (default 0)",
-    )
-    imp.set_defaults(run=command_imp)
+    print(text_table(result.table()))
+    return result.to_json()
 
-    tr = commands.add_parser("train", help="train one dense network and report its accuracy")
-    add_common(tr, cached=False)
-    tr.set_defaults(run=command_train)
 
-    inst = commands.add_parser(
-        "instability", help="the error barrier between copies of a network trained on from iteration k"
-    )
-    add_common(inst)
-    inst.add_argument(
-        "--rewind-iters",
-        "--rewind",  # the name before 0.2
-        type=iteration_list,
-        required=True,
-        metavar="K1,K2,...",
-        dest="rewind_iters",
-        help="iterations k at which the copies split",
-    )
-    inst.add_argument(
-        "--weights-remaining",
-        "--sparsity",  # the name before 0.2
-        type=fraction,
-        metavar="F",
-        dest="weights_remaining",
-        help="also the IMP ticket keeping about this fraction of the weights, and its two controls",
-    )
-    inst.add_argument("--pairs", type=positive_int, help="pairs of copies per k (default: the profile's)")
-    inst.set_defaults(run=command_instability)
-
-    curve = commands.add_parser("curve", help="a low-error curve between two independently trained networks")
-    add_common(curve)
-    curve.add_argument("--kind", choices=list(CURVES), default="bezier", help="the curve's shape (default bezier)")
-    curve.set_defaults(run=command_curve)
-
-    align = commands.add_parser(
-        "align", help="the line between two independent networks, before and after aligning their hidden units"
-    )
-    add_common(align)
-    align.set_defaults(run=command_align)
-
-    at_init = commands.add_parser(
-        "prune-at-init", help="SNIP, GraSP, SynFlow, magnitude and random pruning at initialisation against IMP"
-    )
-    add_common(at_init)
-    at_init.add_argument(
-        "--rounds", type=iteration_list, help="IMP rounds whose sparsities are compared, like 2,5,8,10 (the default)"
-    )
-    at_init.set_defaults(run=command_prune_at_init)
-
-    rewinding = commands.add_parser(
-        "rewinding", help="late rewinding: IMP rewound to k=0 against an early k, matching and stability"
-    )
-    rewinding.add_argument(
-        "--profile", choices=PROFILES, default=None, help="run size: ci, class (default, or $LTKIT_PROFILE) or paper"
-    )
-    rewinding.add_argument("--seed", type=non_negative, default=0, help="initialisation and data-order seed")
-    rewinding.add_argument("--device", help="cpu or cuda (default: a GPU when there is one)")
-    rewinding.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
-    rewinding.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
-    rewinding.set_defaults(run=command_rewinding)
-
-    fge = commands.add_parser("fge", help="fast geometric ensembling against a single network and an ensemble")
-    add_common(fge)
-    fge.set_defaults(run=command_fge)
-
-    ds = commands.add_parser("datasets", help="which datasets are available here, and where")
-    ds.set_defaults(run=command_datasets)
-
-    cache = commands.add_parser("cache", help="the run cache in one file: export it, or import one")
-    cache.add_argument("action", choices=["export", "import"], help="export data/runs to FILE, or add FILE's runs")
-    cache.add_argument("file", type=Path, metavar="FILE", help="the archive (.tar.gz)")
-    cache.set_defaults(run=command_cache)
-    return parser
+def command_datasets(args):
+    rows = available_datasets()
+    for row in rows:
+        status = "here" if row["available"] else "missing"
+        print(f"{row['name']:<14} {status:<8} {row['about']}\n{'':<23} {row['where']}")
+    return rows
 
 
 def command_cache(args):
@@ -209,231 +119,44 @@ def command_cache(args):
     return dict(added=added, already_here=present)
 
 
-def command_imp(args):
-    config = imp_config(
-        args.dataset,
-        args.model,
-        args.profile,
-        epochs=args.epochs,
-        rounds=args.rounds,
-        rates=args.rate,
-        rewind_iter=args.rewind_iter,
-        seed=args.seed,
+def build_parser():
+    parser = OneLineParser(prog="ltkit", description="Lottery-ticket experiments from the command line.")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Python file or module that registers your own dataset, network or experiment",
     )
-    device = setup(args.device, seed=args.seed)
-    result = run_imp(config, device=device, cache=not args.no_cache)
-    print(format_imp_table(result))
-    return result.to_json()
-
-
-def format_imp_table(result):
-    lines = [
-        f"IMP: {result.config.model} on {result.config.dataset}, rewind to iteration {result.config.rewind_iter}; "
-        f"test accuracy at the end of training, then (at the early-stop iteration @ that iteration)",
-        f"{'round':>5}  {'weights':>8}  " + "  ".join(f"{arm:>26}" for arm in ARMS),
-    ]
-    for row in result.rounds:
-        results = [row.results.get(arm) for arm in ARMS]
-        cell = lambda r: f"{100 * r.final_test_acc:5.1f}% ({100 * r.test_acc:5.1f}% @{r.early_stop_iter:>6})"
-        cells = [cell(r) if r else "-" for r in results]
-        lines.append(f"{row.round:>5}  {100 * row.weights_remaining:7.1f}%  " + "  ".join(f"{c:>26}" for c in cells))
-    return "\n".join(lines)
-
-
-def command_train(args):
-    device = setup(args.device, seed=args.seed)
-    data = load_dataset(args.dataset, device=device)
-    config = training_recipe(args.dataset, args.model, args.profile, epochs=args.epochs)
-    model = build_model(args.model, data.input_shape, data.num_classes, seed=args.seed, device=device)
-    result = train(model, data, config, data_seed=args.seed)
-    epochs = config.iterations * config.batch_size / len(data.y_train)
-    print(
-        f"{args.model} on {args.dataset}: {config.iterations} iterations ({epochs:.1f} epochs) in "
-        f"{result.seconds:.1f} s; test accuracy {100 * result.test_acc:.1f}% at the early-stop iteration "
-        f"{result.early_stop_iter}, {100 * result.final_test_acc:.1f}% at the end"
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for experiment in EXPERIMENTS.values():
+        add_experiment(commands, experiment)
+    commands.add_parser("datasets", help="which datasets are available here, and where").set_defaults(
+        run=command_datasets
     )
-    return dict(**result.summary(), train_seconds=result.seconds, epochs=epochs, iterations=config.iterations)
+    cache = commands.add_parser("cache", help="the run cache in one file: export it, or import one")
+    cache.add_argument("action", choices=["export", "import"], help="export data/runs to FILE, or add FILE's runs")
+    cache.add_argument("file", type=Path, metavar="FILE", help="the archive (.tar.gz)")
+    cache.set_defaults(run=command_cache)
+    return parser
 
 
-def command_instability(args):
-    config = instability_config(
-        args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed, pairs=args.pairs
-    )
-    device = setup(args.device, seed=args.seed)
-    rows = run_instability(config, args.rewind_iters, args.weights_remaining, device=device, cache=not args.no_cache)
-    print(format_instability_table(config, rows))
-    arms = lambda row: {arm: instability_json(record) for arm, record in row.items() if arm != "k"}
-    return dict(config=config.to_dict(), rewind=[dict(k=row["k"], **arms(row)) for row in rows])
-
-
-def instability_json(record):
-    first = record.lines[0]
-    lines = [line.points() for line in record.lines]
-    return {**record.summary(), "test_err_ends": first.ends_test_err, "line": lines[0], "lines": lines}
-
-
-def format_instability_table(config, rows):
-    arms = [arm for arm in rows[0] if arm != "k"]
-    title = lambda arm: arm if arm == "dense" else f"{arm} {100 * rows[0][arm].weights_remaining:.1f}%"
-    lines = [
-        f"Instability: {config.model} on {config.dataset}, {config.train.iterations} iterations. Test-error barrier"
-        f" (points) between copies trained on from iteration k, mean +- std over {config.pairs} pair(s);"
-        f" stable below 2",
-        f"{'k':>7}" + "".join(f"  {title(arm):>20}" for arm in arms),
-    ]
-    for row in rows:
-        cells = [f"{100 * row[arm].barrier:5.1f} +- {100 * row[arm].barrier_std:4.1f}" for arm in arms]
-        lines.append(f"{row['k']:>7}" + "".join(f"  {cell:>20}" for cell in cells))
-    return "\n".join(lines)
-
-
-def command_rewinding(args):
-    config = rewinding_config(args.profile, seed=args.seed)
-    device = setup(args.device, seed=args.seed)
-    result = run_rewinding(config, device=device, cache=not args.no_cache)
-    print(format_rewinding_table(config, result))
-    return dict(config=config.to_dict(), **result.to_json())
-
-
-def format_rewinding_table(config, result):
-    reference = result.matching
-    lines = [
-        f"Late rewinding: {config.model} on {config.dataset}, IMP rewound to iteration k, subnetworks at "
-        f"{100 * result.weights_remaining:.1f}% of the weights. Dense network: {100 * reference.dense_final_acc:.1f}% "
-        f"final test accuracy over {len(reference.dense_final_accs)} seeds; "
-        f"matching from {100 * reference.threshold:.1f}%",
-        f"{'k':>7}  {'final test acc':>14}  {'matching':>8}  {'barrier (points)':>18}  {'stable':>6}",
-    ]
-    for row in result.rows:
-        lines.append(
-            f"{row['k']:>7}  {100 * row['ticket_final_acc']:13.1f}%  {'yes' if row['matching'] else 'no':>8}  "
-            f"{100 * row['barrier']:10.1f} +- {100 * row['barrier_std']:3.1f}  {'yes' if row['stable'] else 'no':>6}"
-        )
-    return "\n".join(lines)
-
-
-def command_curve(args):
-    config = curve_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
-    device = setup(args.device, seed=args.seed)
-    result = run_curve(config, args.kind, device=device, cache=not args.no_cache)
-    print(format_curve_table(config, result))
-    return dict(
-        config=config.to_dict(),
-        kind=result.kind,
-        seeds=result.seeds,
-        line=result.line.points(),
-        curve=result.curve.points(),
-        barrier_line=result.line.barrier,
-        barrier_curve=result.curve.barrier,
-    )
-
-
-def format_curve_table(config, result):
-    kind = result.kind
-    lines = [
-        f"{config.model} on {config.dataset}: the straight line and a fitted {kind} curve between two independently "
-        f"trained networks (seeds {result.seeds[0]} and {result.seeds[1]})",
-        f"{'t':>6}  {'line test err':>14}  {kind + ' test err':>16}  "
-        f"{'line train loss':>15}  {kind + ' train loss':>17}",
-    ]
-    for line, curve in zip(result.line.points(), result.curve.points()):
-        lines.append(
-            f"{line['t']:6.3f}  {100 * line['test_err']:13.1f}%  {100 * curve['test_err']:15.1f}%  "
-            f"{line['train_loss']:15.3f}  {curve['train_loss']:17.3f}"
-        )
-    lines.append(
-        f"barrier (points): straight line {100 * result.line.barrier:.1f}, "
-        f"{kind} curve {100 * result.curve.barrier:.1f}"
-    )
-    return "\n".join(lines)
-
-
-def command_align(args):
-    config = curve_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
-    device = setup(args.device, seed=args.seed)
-    result = run_alignment(config, device=device, cache=not args.no_cache)
-    print(format_align_table(config, result))
-    return dict(
-        config=config.to_dict(),
-        seeds=result.seeds,
-        **result.summary(),
-        line=result.line.points(),
-        aligned=result.aligned.points(),
-    )
-
-
-def format_align_table(config, result):
-    lines = [
-        f"{config.model} on {config.dataset}: the straight line between two independently trained networks (seeds "
-        f"{result.seeds[0]} and {result.seeds[1]}), before and after weight matching ({result.sweeps} sweeps)",
-        f"{'alpha':>6}  {'test err before':>15}  {'test err after':>14}",
-    ]
-    for before, after in zip(result.line.points(), result.aligned.points()):
-        lines.append(f"{before['t']:6.3f}  {100 * before['test_err']:14.1f}%  {100 * after['test_err']:13.1f}%")
-    lines.append(
-        f"barrier (points): before {100 * result.line.barrier:.1f}, after alignment {100 * result.aligned.barrier:.1f}"
-    )
-    return "\n".join(lines)
-
-
-def command_prune_at_init(args):
-    rounds = tuple(args.rounds) if args.rounds else None
-    config = prune_at_init_config(
-        args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed, rounds=rounds
-    )
-    device = setup(args.device, seed=args.seed)
-    result = run_prune_at_init(config, device=device, cache=not args.no_cache)
-    report = result.to_json()
-    print(format_at_init_table(config, report["methods"]))
-    return report
-
-
-def format_at_init_table(config, methods):
-    kept = [row["weights_remaining"] for row in methods["imp"]]
-    lines = [
-        f"{config.model} on {config.dataset}, seed {config.seed}: final test accuracy (%) of each method's subnetwork,"
-        " and of its checks (shuffled within layers / re-initialised / inverted scores)",
-        f"{'method':<10}" + "".join(f"{100 * w:>22.1f}%" for w in kept),
-    ]
-    for method, rows in methods.items():
-        cells = []
-        for row in rows:
-            checks = [row.get(f"{check}_final_test_acc") for check in CHECKS]
-            checks = "/".join("-" if acc is None else f"{100 * acc:.1f}" for acc in checks)
-            cells.append(f"{100 * row['final_test_acc']:.1f} ({checks})")
-        lines.append(f"{method:<10}" + "".join(f"{cell:>23}" for cell in cells))
-    return "\n".join(lines)
-
-
-def command_fge(args):
-    config = fge_config(args.dataset, args.model, args.profile, epochs=args.epochs, seed=args.seed)
-    device = setup(args.device, seed=args.seed)
-    result = run_fge(config, device=device, cache=not args.no_cache)
-    print(format_fge_table(config, result))
-    return dict(config=config.to_dict(), **result.summary())
-
-
-def format_fge_table(config, result):
-    budget, members = result.budget, config.independent
-    rows = [
-        (f"the network FGE starts from ({config.train.iterations} iterations)", result.start_acc),
-        (f"FGE: {len(result.snapshots)} snapshots, one per cycle of {config.cycle}", result.fge_acc),
-        ("the best FGE snapshot alone (chosen on the test set)", result.best_snapshot_acc),
-        (f"one network trained {budget} iterations", result.single_acc),
-        ("FGE's start network trained on, learning rate annealed", result.annealed_single_acc),
-        (f"{members} independent networks, {budget // members} iterations each", result.independent_acc),
-    ]
-    lines = [f"FGE: {config.model} on {config.dataset}; test accuracy at the same budget of {budget} iterations"]
-    lines += [f"  {label:<60}{100 * acc:6.1f}%" for label, acc in rows]
-    return "\n".join(lines)
-
-
-def command_datasets(args):
-    rows = available_datasets()
-    for row in rows:
-        status = "here" if row["available"] else "missing"
-        print(f"{row['name']:<14} {status:<8} {row['about']}\n{'':<23} {row['where']}")
-    return rows
+def load_plugin(name):
+    """Import a plugin, a .py file by its path or a module by its name: it registers what it brings."""
+    path = Path(name)
+    if path.suffix == ".py" and not path.is_file():
+        raise LtkitError(f"--plugin {name}: there is no such file; give the path of a .py file")
+    try:
+        if path.suffix == ".py":
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            sys.modules[path.stem] = module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(name)
+    except LtkitError:
+        raise
+    except Exception as error:  # the plugin's own mistake, named in one line
+        raise LtkitError(f"--plugin {name} failed on import: {type(error).__name__}: {error}") from None
 
 
 def check_writable(path):
@@ -448,20 +171,25 @@ def check_writable(path):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        early = argparse.ArgumentParser(add_help=False)
+        early.add_argument("--plugin", action="append", default=[])
+        for plugin in early.parse_known_args(argv)[0].plugin:  # before the parser: they add its choices
+            load_plugin(plugin)
+        args = build_parser().parse_args(argv)
         if getattr(args, "json", None):
             check_writable(args.json)
         output = args.run(args)
+        if getattr(args, "json", None):
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(output, indent=2))
     except LtkitError as error:
         print(f"ltkit: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ltkit: interrupted; finished steps are cached, so the same command resumes", file=sys.stderr)
         return 130
-    if getattr(args, "json", None):
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(output, indent=2))
     return 0
 
 

@@ -17,8 +17,10 @@ class Settings:
     NOT_IN_KEY = ()  # fields that do not change any cached result
 
     def to_dict(self):
-        """All fields as plain Python values (nested settings as dicts, tuples as lists), for JSON."""
-        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
+        """All fields as plain Python values (nested settings as dicts, tuples as lists), for JSON. An int
+        given for a float setting is that float: lr=1 and lr=1.0 are one setting, with one cache key."""
+        as_declared = lambda f, value: float(value) if f.type is float and type(value) is int else value
+        return {f.name: plain(as_declared(f, getattr(self, f.name))) for f in fields(self)}
 
     def cache_key(self):
         """The fields that decide what is computed: to_dict() without NOT_IN_KEY."""
@@ -26,6 +28,8 @@ class Settings:
 
 
 def plain(value):
+    if isinstance(value, Settings):
+        return value.to_dict()
     if is_dataclass(value):
         return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, (list, tuple)):

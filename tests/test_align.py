@@ -9,8 +9,16 @@ import torch
 from ltkit.engine.models import build_model
 from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
-from ltkit.experiments.align import linear_layers, match_weights, permute_units, run_alignment
-from ltkit.experiments.curves import CurveConfig
+from ltkit.experiments.align import (
+    AlignConfig,
+    AlignRow,
+    align_config,
+    linear_layers,
+    match_weights,
+    permute_units,
+    run_alignment,
+)
+from ltkit.experiments.curves import curve_config
 from ltkit.experiments.dense import two_initialisations
 from ltkit.experiments.paths import evaluate_line
 
@@ -54,17 +62,28 @@ def test_weight_matching_finds_a_shuffled_copy_again_and_its_line_has_no_barrier
 
 
 def test_aligning_two_independent_networks_lowers_their_barrier_and_is_cached(mnist1d, count_training):
-    config = CurveConfig("mnist1d", "mlp", SHORT, points=11)
+    config = AlignConfig("mnist1d", "mlp", SHORT, points=11)
     result = run_alignment(config, data=mnist1d, progress=False)
     assert result.seeds == list(two_initialisations(0)) and count_training == ["dense", "dense"]
     assert result.line.test_err[0] == result.aligned.test_err[0]
     assert result.line.test_err[-1] == pytest.approx(result.aligned.test_err[-1], abs=1e-3)  # the same network
     assert result.line.barrier > 0.15 and result.aligned.barrier < result.line.barrier / 2
     assert result.summary() == dict(barrier_before=result.line.barrier, barrier_after=result.aligned.barrier)
+    rows, line, aligned = result.table(), result.line, result.aligned
+    assert len(rows) == 11 and rows[3] == AlignRow(line.t[3], line.test_err[3], aligned.test_err[3])
+    report = result.to_json()
+    assert report["config"] == config.to_dict() and report["seeds"] == result.seeds
+    assert report["barrier_after"] == result.aligned.barrier and report["aligned"] == result.aligned.points()
     count_training.clear()
     assert run_alignment(config, data=mnist1d, progress=False) == result and count_training == []
 
 
+def test_alignment_is_measured_at_the_curves_points_on_the_curves_two_networks():
+    config, curve = align_config("mnist1d", "mlp", "ci", seed=3), curve_config("mnist1d", "mlp", "ci", seed=3)
+    shared = ("train", "seed", "points", "train_examples")
+    assert [getattr(config, name) for name in shared] == [getattr(curve, name) for name in shared]
+
+
 def test_networks_with_convolutions_are_refused_with_the_models_that_work(mnist1d):
     with pytest.raises(LtkitError, match=r"fully connected layers only \(mlp, lenet300_100\); CNN1D"):
-        run_alignment(CurveConfig("mnist1d", "cnn1d", SHORT), data=mnist1d, progress=False)
+        run_alignment(AlignConfig("mnist1d", "cnn1d", SHORT), data=mnist1d, progress=False)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ltkit.cli import main
-from ltkit.engine.masks import fraction_remaining
+from ltkit.engine.masks import fraction_remaining, random_mask_like
 from ltkit.engine.models import build_model
 from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
@@ -15,9 +15,12 @@ from ltkit.experiments.at_init import (
     CHECKS,
     METHODS,
     PruneAtInitConfig,
+    PruneAtInitRow,
+    check_seed,
     grasp_scores,
     imp_sweep,
-    random_uniform,
+    methods_across_seeds,
+    prune_at_init_config,
     run_prune_at_init,
     score_mask,
     shuffled,
@@ -26,6 +29,8 @@ from ltkit.experiments.at_init import (
     top_fraction_mask,
 )
 from ltkit.experiments.imp import run_imp
+from ltkit.experiments.profiles import pruning
+from tests.test_masks import tied_scores
 
 SHORT = TrainConfig(optimizer="adam", lr=1e-2, batch_size=100, iterations=40, eval_every=20)
 CONFIG = PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(2, 5), seed=1, score_examples=200, synflow_iterations=10)
@@ -83,6 +88,38 @@ def test_the_top_fraction_mask_keeps_exactly_the_fraction_and_every_layer():
     assert int(top_fraction_mask(tied, 0.1, keep_lowest=True)["a"].sum()) == 10
 
 
+def old_top_fraction_mask(scores, weights_remaining, keep_lowest=False):
+    """top_fraction_mask as it was before masks.keep_best did its ranking."""
+    signed = {name: -s if keep_lowest else s for name, s in scores.items()}
+    flat = torch.cat([s.flatten() for s in signed.values()])
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    chosen[torch.topk(flat, max(1, round(weights_remaining * flat.numel()))).indices] = True
+    pieces = chosen.split([s.numel() for s in signed.values()])
+    mask = {name: piece.view_as(s) for (name, s), piece in zip(signed.items(), pieces)}
+    for name, s in signed.items():
+        if not mask[name].any():
+            mask[name].view(-1)[torch.argmax(s)] = True
+    return mask
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_top_fraction_mask_is_the_old_one_ties_included(seed):
+    """keep_best, IMP's selector, makes the masks pruning at init made before, entry for entry, on scores
+    that tie all over: on all the weights (SNIP, GraSP, magnitude) and on those SynFlow left (as SynFlow
+    marked the pruned ones: never chosen, whichever end is kept)."""
+    scores, generator = tied_scores(seed)
+    alive = {name: torch.rand(s.shape, generator=generator) < 0.6 for name, s in scores.items()}
+    for kept in (0.0001, 0.003, 0.05, 0.3, 0.59, 1.0):
+        for lowest in (False, True):
+            new, old = top_fraction_mask(scores, kept, lowest), old_top_fraction_mask(scores, kept, lowest)
+            assert all(torch.equal(new[name], old[name]) for name in scores), (kept, lowest)
+            if kept < 0.59:  # SynFlow never asks for more than it left
+                pruned = torch.inf if lowest else -torch.inf
+                marked = {name: torch.where(alive[name], s, pruned) for name, s in scores.items()}
+                new, old = top_fraction_mask(scores, kept, lowest, alive), old_top_fraction_mask(marked, kept, lowest)
+                assert all(torch.equal(new[name], old[name]) for name in scores), (kept, lowest)
+
+
 def test_checks_keep_each_layers_fraction(mnist1d):
     mask = score_mask("snip", CONFIG, mnist1d, 0.2)
     assert fraction_remaining(mask) == pytest.approx(0.2, abs=0.002)
@@ -93,7 +130,7 @@ def test_checks_keep_each_layers_fraction(mnist1d):
     inverted = score_mask("snip", CONFIG, mnist1d, 0.2, invert=True)
     assert fraction_remaining(inverted) == pytest.approx(0.2, abs=0.002)
     assert sum(int((inverted[n] & mask[n]).sum()) for n in mask) == 0  # the worst fifth, not the best
-    uniform = random_uniform(mask, 0.2, 0)
+    uniform = random_mask_like(mask, torch.Generator().manual_seed(0), weights_remaining=0.2)
     assert all(int(keep.sum()) == round(0.2 * keep.numel()) for keep in uniform.values())
 
 
@@ -122,6 +159,12 @@ def test_every_method_is_trained_with_its_checks_and_cached(mnist1d, data_root, 
     count_training.clear()
     again = run_prune_at_init(CONFIG, data=mnist1d, progress=False)
     assert count_training == [] and again.to_json() == report
+    rows = result.table()
+    assert all(isinstance(row, PruneAtInitRow) for row in rows) and len(rows) == len(METHODS) * len(CONFIG.rounds)
+    snip = [row for row in rows if row.method == "snip"]
+    assert [row.final_test_acc for row in snip] == [row["final_test_acc"] for row in report["methods"]["snip"]]
+    assert [row.inverted_final_test_acc for row in rows if row.method == "imp"] == [None, None]
+    assert methods_across_seeds([result])["snip"]["mean"] == [row.final_test_acc for row in snip]
 
 
 def test_the_command_writes_the_methods_json(tmp_path, data_root, monkeypatch):
@@ -133,6 +176,21 @@ def test_the_command_writes_the_methods_json(tmp_path, data_root, monkeypatch):
     assert all(0 <= row["final_test_acc"] <= 1 for rows in methods.values() for row in rows)
 
 
-def test_bad_rounds_are_refused():
+def test_bad_settings_are_refused_in_one_line():
     with pytest.raises(LtkitError, match="rounds"):
         PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(0, 2))
+    with pytest.raises(LtkitError, match="rewind iteration 40"):
+        PruneAtInitConfig("mnist1d", "mlp", SHORT, rewind_iter=40)
+    with pytest.raises(LtkitError, match="at least one example"):
+        PruneAtInitConfig("mnist1d", "mlp", SHORT, score_examples=0)
+    with pytest.raises(LtkitError, match="no setting round;"):
+        prune_at_init_config("mnist1d", "mlp", "ci", round=3)
+
+
+def test_the_profile_sets_the_rounds_and_the_paper_imps_pruning():
+    config = prune_at_init_config("mnist1d", "mlp", "ci", seed=2)
+    assert config.rounds == (2, 5, 8, 10) and (config.rates, config.scope) == tuple(pruning("mlp").values())
+    assert imp_sweep(config).rates == pruning("mlp")["rates"] and imp_sweep(config).rounds == 10
+    assert prune_at_init_config("mnist1d", "mlp", "paper").rounds == (2, 5, 8, 10, 13, 16, 20)
+    assert check_seed(config, "snip", 5) == 7_000_000 + 10_000 * 2 + 5  # the seeds the lesson was checked on
+    assert check_seed(config, "random", 8) == 7_020_408

@@ -9,27 +9,36 @@ import pytest
 import ltkit
 from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
+from ltkit.experiments.align import AlignConfig
 from ltkit.experiments.at_init import PruneAtInitConfig
 from ltkit.experiments.curves import CurveConfig
 from ltkit.experiments.dense import DenseConfig
 from ltkit.experiments.fge import FGEConfig
 from ltkit.experiments.imp import IMPConfig
 from ltkit.experiments.instability import InstabilityConfig
+from ltkit.experiments.oneshot import OneShotConfig
+from ltkit.experiments.plane import PlaneConfig
+from ltkit.experiments.registry import EXPERIMENTS
 from ltkit.experiments.retraining import RetrainConfig
+from ltkit.experiments.rewinding import RewindingConfig
 from ltkit.settings import Settings, check_fields
 
 TRAIN = TrainConfig(iterations=40, batch_size=50, eval_every=20)
-EXAMPLES = {  # one valid instance of every settings class
+EXAMPLES = {  # one valid instance of every settings class, every optional setting set
     TrainConfig: TRAIN,
     DenseConfig: DenseConfig("mnist1d", "mlp", TRAIN),
     IMPConfig: IMPConfig("mnist1d", "mlp", TRAIN, rates=0.2, rounds=2),
-    InstabilityConfig: InstabilityConfig("mnist1d", "mlp", TRAIN),
+    InstabilityConfig: InstabilityConfig("mnist1d", "mlp", TRAIN, weights_remaining=0.5, arms=("dense",)),
+    RewindingConfig: RewindingConfig("mnist1d", "cnn1d", TRAIN, rewind_iters=(0, 10)),
     CurveConfig: CurveConfig("mnist1d", "mlp", TRAIN),
+    PlaneConfig: PlaneConfig("mnist1d", "mlp", TRAIN),
+    AlignConfig: AlignConfig("mnist1d", "mlp", TRAIN),
     FGEConfig: FGEConfig("mnist1d", "mlp", TRAIN),
     PruneAtInitConfig: PruneAtInitConfig("mnist1d", "mlp", TRAIN, rounds=(1, 2)),
     RetrainConfig: RetrainConfig("mnist1d", "mlp", TRAIN, rewind_iter=10),
+    OneShotConfig: OneShotConfig("mnist1d", "mlp", TRAIN, retrain_iterations=20),
 }
-OTHER_STRINGS = dict(optimizer="sgd", dataset="fashion-mnist", model="lenet300_100", scope="global")
+OTHER_STRINGS = dict(optimizer="sgd", dataset="fashion-mnist", model="lenet300_100", scope="global", shape="polychain")
 
 
 def other_value(name, value):
@@ -44,7 +53,7 @@ def other_value(name, value):
     if isinstance(value, float):
         return value / 2 if value else 0.125
     if isinstance(value, tuple):
-        return (*value, 0.05 if name == "weights_remaining" else 7)
+        return (*value, {"weights_remaining": 0.05, "arms": "ticket"}.get(name, 7))
     if isinstance(value, dict):
         return {key: other_value(key, item) for key, item in value.items()}
     if isinstance(value, str) and name in OTHER_STRINGS:
@@ -53,14 +62,15 @@ def other_value(name, value):
 
 
 def all_settings_classes():
-    for module in pkgutil.iter_modules(ltkit.__path__):
-        importlib.import_module(f"ltkit.{module.name}")
+    for module in pkgutil.walk_packages(ltkit.__path__, "ltkit."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
     found, todo = set(), list(Settings.__subclasses__())
     while todo:
         cls = todo.pop()
         found.add(cls)
         todo += cls.__subclasses__()
-    return found
+    return {cls for cls in found if cls.__module__.startswith("ltkit.")}  # not a test's own experiment
 
 
 def test_every_settings_class_of_ltkit_is_checked_here():
@@ -81,14 +91,28 @@ def test_every_field_changes_the_cache_key_unless_it_is_declared_not_to(cls):
             assert changed.cache_key() != example.cache_key(), f"{cls.__name__}.{name} is not in the cache key"
 
 
-def test_only_a_sweeps_length_and_the_number_of_pairs_and_the_plane_resolution_stay_out_of_the_keys():
+def test_only_the_settings_that_choose_which_units_to_run_stay_out_of_the_keys():
+    """Each of these selects units (rounds, pairs, values of k, arms, sparsities) cached as steps of their
+    own, named by the selecting value: more of them extend a result, fewer read part of it."""
     assert {cls.__name__: cls.NOT_IN_KEY for cls in EXAMPLES if cls.NOT_IN_KEY} == {
         "IMPConfig": ("rounds",),
-        "InstabilityConfig": ("pairs",),
-        "CurveConfig": ("plane_resolution",),
+        "InstabilityConfig": ("pairs", "rewind_iters", "arms"),
+        "RewindingConfig": ("pairs", "rewind_iters"),
         "PruneAtInitConfig": ("rounds",),
         "RetrainConfig": ("weights_remaining",),
     }
+
+
+def test_every_registered_experiment_has_an_example_here_and_help_for_every_setting():
+    for experiment in EXPERIMENTS.values():
+        assert experiment.settings in EXAMPLES, f"give {experiment.settings.__name__} an example in EXAMPLES"
+        for field in dataclasses.fields(experiment.settings)[3:]:
+            assert field.metadata.get("help"), f"{experiment.settings.__name__}.{field.name} has no help"
+
+
+def test_instabilitys_sparsity_and_arms_are_settings_of_its_config():
+    names = [field.name for field in dataclasses.fields(InstabilityConfig)]
+    assert {"rewind_iters", "weights_remaining", "arms", "pairs"} <= set(names)
 
 
 def test_to_dict_is_plain_json_data_with_nested_settings_as_dicts():
@@ -115,3 +139,8 @@ def test_unknown_keyword_settings_are_named_with_the_ones_that_exist():
     check_fields({"seed": 1, "rounds": 2}, IMPConfig, "imp_config")  # known: no error
     with pytest.raises(LtkitError, match=r"f\(\) has no setting pair, rewind; the settings are: seed, rates"):
         check_fields({"rewind": 1, "pair": 2}, InstabilityConfig, "f")
+
+
+def test_an_int_given_for_a_float_setting_is_the_same_setting():
+    assert dataclasses.replace(TRAIN, lr=1).cache_key() == dataclasses.replace(TRAIN, lr=1.0).cache_key()
+    assert FGEConfig("mnist1d", "mlp", TRAIN, lr_high=1, lr_low=0.5).to_dict()["lr_high"] == 1.0

@@ -10,19 +10,12 @@ from ltkit.engine.models import build_model
 from ltkit.engine.training import TrainConfig, evaluate, train
 from ltkit.errors import LtkitError
 from ltkit.experiments import curves
-from ltkit.experiments.curves import (
-    Curve,
-    CurveConfig,
-    curve_config,
-    evaluate_plane,
-    plane_coordinates,
-    run_curve,
-    run_plane,
-    train_curve,
-)
+from ltkit.experiments.curves import Curve, CurveConfig, CurveRow, curve_config, run_curve, train_curve
 from ltkit.experiments.dense import independent_networks, two_initialisations
 from ltkit.experiments.instability import independent_line
 from ltkit.experiments.paths import interpolate
+from ltkit.experiments.plane import PlaneConfig, PlaneRow, evaluate_plane, plane_config, plane_coordinates, run_plane
+from ltkit.experiments.registry import Context
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 
@@ -53,7 +46,7 @@ def count_fits(monkeypatch):
     fits, real_fit = [], curves.train_curve
 
     def counting(curve, *args, **kwargs):
-        fits.append(curve.kind)
+        fits.append(curve.shape)
         return real_fit(curve, *args, **kwargs)
 
     monkeypatch.setattr(curves, "train_curve", counting)
@@ -63,11 +56,11 @@ def count_fits(monkeypatch):
 # --- curves ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["bezier", "polychain"])
-def test_a_curve_ends_exactly_at_the_two_networks_and_starts_as_the_straight_line(tiny_data, kind):
+@pytest.mark.parametrize("shape", ["bezier", "polychain"])
+def test_a_curve_ends_exactly_at_the_two_networks_and_starts_as_the_straight_line(tiny_data, shape):
     model = build_model("mlp", (20,))
     states = [trained_mlp(tiny_data, seed).state_dict() for seed in (0, 1)]
-    curve = Curve(model, *states, kind)
+    curve = Curve(model, *states, shape)
     for t, state in ((0.0, states[0]), (1.0, states[1])):
         assert all(torch.equal(curve.state_at(t)[name], value) for name, value in state.items())
     for t in (0.2, 0.5, 0.9):
@@ -78,15 +71,15 @@ def test_a_curve_ends_exactly_at_the_two_networks_and_starts_as_the_straight_lin
 def test_the_curves_pass_through_their_bend_as_their_shapes_say(tiny_data):
     model = build_model("mlp", (20,))
     states = [trained_mlp(tiny_data, seed).state_dict() for seed in (0, 1)]
-    for kind in ("bezier", "polychain"):
-        curve = Curve(model, *states, kind)
+    for shape in ("bezier", "polychain"):
+        curve = Curve(model, *states, shape)
         with torch.no_grad():
             for theta in curve.bend:
                 theta.add_(1.0)  # bent away from the line
         bend = curve.bend_state()
         at_half = curve.state_at(0.5)
         for name, theta in bend.items():
-            if kind == "polychain":  # the bend itself at t = 1/2
+            if shape == "polychain":  # the bend itself at t = 1/2
                 assert torch.equal(at_half[name], theta)
             else:  # a quadratic Bezier curve: (w1 + 2 theta + w2) / 4 at t = 1/2
                 assert torch.allclose(at_half[name], (states[0][name] + 2 * theta + states[1][name]) / 4, atol=1e-6)
@@ -126,15 +119,22 @@ def test_a_fitted_curve_joins_two_networks_that_the_straight_line_does_not(mnist
         worst_curve_test_err=max(curve.test_err),
         ends_test_err=(curve.test_err[0] + curve.test_err[-1]) / 2,
     )
+    rows = result.table()
+    assert [row.t for row in rows] == line.t and result.config == config
+    assert rows[5] == CurveRow(line.t[5], line.test_err[5], curve.test_err[5], line.train_loss[5], curve.train_loss[5])
+    report = result.to_json()
+    assert report["config"] == config.to_dict() and report["kind"] == "bezier" and report["seeds"] == result.seeds
+    assert report["line"] == line.points() and report["curve"] == curve.points()
+    assert (report["barrier_line"], report["barrier_curve"]) == (line.barrier, curve.barrier)
 
 
-def test_a_curve_is_fitted_once_whatever_the_planes_resolution(mnist1d, count_fits):
-    config = CurveConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, plane_resolution=3)
-    first = run_curve(config, "polychain", data=mnist1d, progress=False)
-    again = run_curve(replace(config, plane_resolution=9), "polychain", data=mnist1d, progress=False)
+def test_a_curve_is_fitted_once_per_shape(mnist1d, count_fits):
+    config = CurveConfig("mnist1d", "mlp", SHORT, shape="polychain", points=3, train_examples=500)
+    first = run_curve(config, data=mnist1d, progress=False)
+    again = run_curve(config, data=mnist1d, progress=False)
     assert count_fits == ["polychain"] and again.losses == first.losses and again.curve == first.curve
-    assert all(torch.equal(again.bend[name], first.bend[name]) for name in first.bend)
-    run_curve(config, "bezier", data=mnist1d, progress=False)
+    assert all(torch.equal(again.bend[name], first.bend[name]) for name in first.bend) and again.config == config
+    run_curve(replace(config, shape="bezier"), data=mnist1d, progress=False)
     assert count_fits == ["polychain", "bezier"]
 
 
@@ -171,42 +171,50 @@ def test_the_planes_grid_points_are_the_networks_at_those_coordinates(tiny_data)
     # ... 5/4 of the span, its y -1/4, -1/8, 0, ... 1/2: start, end and bend are all grid points.
     bend = unflat(flat(start, names) + span / 2 * u + span / 4 * across, start, names)
     plane = evaluate_plane(model, start, end, bend, tiny_data, resolution=7, margin=0.25)
-    assert plane.x == pytest.approx([(i / 4 - 1 / 4) * span.item() for i in range(7)], abs=1e-5)
-    assert plane.y == pytest.approx([(j / 8 - 1 / 4) * span.item() for j in range(7)], abs=1e-5)
-    assert plane.points["bend"] == pytest.approx((span.item() / 2, span.item() / 4), rel=1e-5)
-    assert len(plane.test_err) == 7 and all(len(row) == 7 for row in plane.test_err)
-    assert plane.test_err[2][1] == error_of(start, tiny_data)  # row y = 0, column x = 0
-    assert plane.test_err[2][5] == error_of(end, tiny_data)
-    assert plane.test_err[4][3] == error_of(bend, tiny_data)
+    assert plane["x"] == pytest.approx([(i / 4 - 1 / 4) * span.item() for i in range(7)], abs=1e-5)
+    assert plane["y"] == pytest.approx([(j / 8 - 1 / 4) * span.item() for j in range(7)], abs=1e-5)
+    assert plane["points"]["bend"] == pytest.approx((span.item() / 2, span.item() / 4), rel=1e-5)
+    errors = plane["test_err"]
+    assert len(errors) == 7 and all(len(row) == 7 for row in errors)
+    assert errors[2][1] == error_of(start, tiny_data)  # row y = 0, column x = 0
+    assert errors[2][5] == error_of(end, tiny_data)
+    assert errors[4][3] == error_of(bend, tiny_data)
     corner = unflat(flat(start, names) - span / 4 * u - span / 4 * across, start, names)
-    assert plane.test_err[0][0] == error_of(corner, tiny_data)
-    assert len({e for row in plane.test_err for e in row}) > 5  # a surface, not a constant
+    assert errors[0][0] == error_of(corner, tiny_data)
+    assert len({e for row in errors for e in row}) > 5  # a surface, not a constant
 
 
 def test_the_plane_of_a_run_is_cached_by_its_resolution_and_reuses_the_curve(mnist1d, count_fits):
-    config = CurveConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, plane_resolution=3)
+    config = PlaneConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, resolution=3)
     plane = run_plane(config, data=mnist1d, progress=False)
-    curve = run_curve(config, data=mnist1d, progress=False)
-    _, (start, end) = independent_networks(config, mnist1d)
+    curve = run_curve(CurveConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500), data=mnist1d, progress=False)
+    assert count_fits == ["bezier"]  # the plane's curve is that curve, from its cache
+    _, (start, end) = independent_networks(config, Context(mnist1d, progress=False))
     names = [name for name, _ in build_model("mlp", (40,)).named_parameters()]
     assert plane.points == plane_coordinates(start, end, curve.bend, names)[1]
     assert len(plane.x) == len(plane.y) == 3 and len(plane.test_err) == 3
+    assert plane.table()[:2] == [PlaneRow(x, plane.y[0], error) for x, error in zip(plane.x, plane.test_err[0][:2])]
+    assert len(plane.table()) == 9 and plane.to_json()["config"] == config.to_dict() == plane.config.to_dict()
     assert run_plane(config, data=mnist1d, progress=False) == plane
-    finer = run_plane(replace(config, plane_resolution=5), data=mnist1d, progress=False)
+    finer = run_plane(replace(config, resolution=5), data=mnist1d, progress=False)
     assert len(finer.x) == 5 and finer.points == plane.points and count_fits == ["bezier"]
     assert finer.test_err[0][0] == plane.test_err[0][0] and finer.test_err[-1][-1] == plane.test_err[-1][-1]
 
 
-def test_bad_curve_settings_are_explained(mnist1d):
+def test_bad_curve_settings_are_explained():
     with pytest.raises(LtkitError, match="unknown curve 'spline'; choose one of: bezier, polychain"):
-        run_curve(CurveConfig("mnist1d", "mlp", SHORT), kind="spline", data=mnist1d)
+        CurveConfig("mnist1d", "mlp", SHORT, shape="spline")
     with pytest.raises(LtkitError, match="at least 2 points"):
         CurveConfig("mnist1d", "mlp", SHORT, points=1)
+    with pytest.raises(LtkitError, match="at least 2 points per side"):
+        PlaneConfig("mnist1d", "mlp", SHORT, resolution=1)
     with pytest.raises(LtkitError, match=r"curve_config\(\) has no setting resolution"):
         curve_config("mnist1d", "mlp", "ci", resolution=5)
 
 
 def test_the_curve_config_takes_the_recipes_weight_decay_and_the_profiles_sizes():
     config = curve_config("cifar10", "resnet20", "ci")
-    assert config.weight_decay == 1e-4 == config.train.weight_decay and config.plane_resolution == 15
+    assert config.weight_decay == 1e-4 == config.train.weight_decay and config.shape == "bezier"
+    plane = plane_config("cifar10", "resnet20", "ci")
+    assert plane.resolution == 15 and plane.as_curve() == config  # the plane is drawn through that very curve
     assert curve_config("mnist1d", "mlp", "class", points=11).points == 11

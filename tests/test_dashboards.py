@@ -2,12 +2,13 @@
 drew against figures computed here."""
 
 import time
+from dataclasses import replace
 
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 
-from ltkit.course import dashboards
+from ltkit.course import panel
 from ltkit.course import playground as sweep_form
 from ltkit.course.dashboards import (
     alignment_explorer,
@@ -25,14 +26,14 @@ from ltkit.engine.datasets import load_dataset
 from ltkit.engine.masks import layer_kinds
 from ltkit.engine.models import build_model
 from ltkit.engine.training import TrainConfig, evaluate, train
-from ltkit.experiments.align import AlignResult
-from ltkit.experiments.at_init import PruneAtInitConfig, run_prune_at_init
-from ltkit.experiments.at_init import across_seeds as methods_across_seeds
-from ltkit.experiments.curves import CurveConfig, run_curve, run_plane
+from ltkit.experiments.align import AlignConfig, AlignResult
+from ltkit.experiments.at_init import PruneAtInitConfig, methods_across_seeds, run_prune_at_init
+from ltkit.experiments.curves import run_curve
 from ltkit.experiments.fge import FGEConfig, run_fge
 from ltkit.experiments.imp import ARMS, IMPConfig, imp_config, run_imp
 from ltkit.experiments.instability import InstabilityConfig, run_instability
 from ltkit.experiments.paths import PathResult
+from ltkit.experiments.plane import PlaneConfig, run_plane
 from ltkit.experiments.profiles import LESSON_SEED
 from tests.test_oneshot import torch_pruned
 
@@ -44,7 +45,7 @@ SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 def figures(monkeypatch):
     """Every figure a dashboard draws, kept for inspection instead of being displayed."""
     drawn = []
-    monkeypatch.setattr(dashboards, "redraw", lambda output, draw: drawn.append(draw()))
+    monkeypatch.setattr(panel, "redraw", lambda output, draw: drawn.append(draw()))
     yield drawn
     plt.close("all")
 
@@ -110,9 +111,9 @@ def test_the_round_slider_shows_each_rounds_cached_results(mnist1d, figures, cou
 
 
 def test_the_k_slider_shows_the_cached_line_and_barrier_at_each_k(mnist1d, figures):
-    config = InstabilityConfig(dataset="mnist1d", model="mlp", train=SHORT, points=4, train_examples=500)
-    rows = run_instability(config, [0, 10, 30], data=mnist1d, progress=False)
-    dashboard = stability_explorer(rows)
+    config = InstabilityConfig("mnist1d", "mlp", SHORT, points=4, train_examples=500, rewind_iters=(0, 10, 30))
+    result = run_instability(config, data=mnist1d, progress=False)
+    rows, dashboard = result.rows, stability_explorer(result)
     for index in (2, 1):
         dashboard.inputs["k"].value = index
         row = rows[index]
@@ -155,19 +156,22 @@ def test_the_training_slider_shows_where_early_stopping_would_stop_so_far(tiny_d
 
 
 def test_the_k_slider_merges_the_dense_rows_and_the_subnetworks_by_k(mnist1d, figures):
-    config = InstabilityConfig("mnist1d", "mlp", SHORT, points=4, train_examples=500, rates=0.5)
-    dense = run_instability(config, [0, 10, 30], data=mnist1d, progress=False)
-    arms = run_instability(config, [0], weights_remaining=0.5, data=mnist1d, progress=False)
+    config = InstabilityConfig(
+        "mnist1d", "mlp", SHORT, points=4, train_examples=500, rates=0.5, rewind_iters=(0, 10, 30)
+    )
+    dense = run_instability(config, data=mnist1d, progress=False)
+    arms = run_instability(replace(config, rewind_iters=(0,), weights_remaining=0.5), data=mnist1d, progress=False)
     dashboard = stability_explorer(dense, arms)
     assert set(dashboard.state) >= {"dense", "ticket", "random_mask", "reinit"} and dashboard.state["k"] == 0
     dashboard.inputs["k"].value = 2
     assert dashboard.state["k"] == 30 and "ticket" not in dashboard.state
-    assert dashboard.state["dense"] == dense[2]["dense"].barrier
+    assert dashboard.state["dense"] == dense.rows[2]["dense"].barrier
 
 
 def test_the_t_slider_moves_a_point_along_the_line_and_the_curve(mnist1d, figures):
-    config = CurveConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, plane_resolution=3)
-    result, plane = run_curve(config, data=mnist1d, progress=False), run_plane(config, data=mnist1d, progress=False)
+    config = PlaneConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, resolution=3)
+    plane = run_plane(config, data=mnist1d, progress=False)
+    result = run_curve(config.as_curve(), data=mnist1d, progress=False)  # the plane's curve, from the cache
     dashboard = curve_explorer(result, plane)
     dashboard.inputs["t"].value = 2
     assert dashboard.state["t"] == 0.5
@@ -186,9 +190,10 @@ def path_with(test_err):
 
 
 def test_the_alpha_slider_reads_both_lines_of_the_chosen_network(figures):
+    lenet, mlp = (AlignConfig("fashion-mnist", "lenet300_100", SHORT), AlignConfig("mnist1d", "mlp", SHORT))
     results = {
-        "lenet300_100": AlignResult([1, 2], path_with([0.1, 0.4, 0.12]), path_with([0.1, 0.11, 0.12]), sweeps=3),
-        "mlp": AlignResult([1, 2], path_with([0.3, 0.7, 0.32]), path_with([0.3, 0.45, 0.32]), sweeps=5),
+        "lenet300_100": AlignResult(lenet, [1, 2], path_with([0.1, 0.4, 0.12]), path_with([0.1, 0.11, 0.12]), sweeps=3),
+        "mlp": AlignResult(mlp, [1, 2], path_with([0.3, 0.7, 0.32]), path_with([0.3, 0.45, 0.32]), sweeps=5),
     }
     dashboard = alignment_explorer(results)
     assert dashboard.state["alpha"] == 0.5 and dashboard.state["line_test_err"] == 0.4

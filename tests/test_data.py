@@ -8,7 +8,7 @@ import torch
 from ltkit.engine import dataset_files
 from ltkit.engine.batches import augment_images, batch_indices, crop_and_flip
 from ltkit.engine.dataset_files import read_idx
-from ltkit.engine.datasets import load_dataset
+from ltkit.engine.datasets import Splits, channel_stats, load_dataset
 from ltkit.errors import LtkitError
 
 
@@ -155,3 +155,39 @@ def test_random_augmentation_changes_most_images_and_is_reproducible():
     assert out.shape == x.shape
     assert sum(not torch.equal(a, b) for a, b in zip(out, x)) > 48
     assert torch.equal(out, augment_images(x, torch.Generator().manual_seed(1)))
+
+
+def own_tensors(n_train=50, n_test=10):
+    generator = torch.Generator().manual_seed(0)
+    x_train, x_test = torch.rand(n_train, 3, 4, 4, generator=generator) * 255, torch.rand(n_test, 3, 4, 4) * 255
+    return x_train, torch.arange(n_train) % 5, x_test, torch.arange(n_test) % 5
+
+
+def test_own_tensors_are_split_and_standardised_as_the_built_in_datasets_are():
+    x_train, y_train, x_test, y_test = own_tensors()
+    originals = [t.clone() for t in (x_train, y_train, x_test, y_test)]
+    splits = Splits.from_tensors(x_train, y_train, x_test, y_test, val_fraction=0.2, seed=3, name="mine")
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(3))  # load_dataset's permutation
+    assert torch.equal(splits.y_val, y_train[order[:10]]) and torch.equal(splits.y_train, y_train[order[10:]])
+    assert splits.x_train.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+    assert (splits.x_train.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-4
+    mean, std = channel_stats(x_train[order[10:]])
+    assert torch.allclose(splits.x_test, (x_test - mean) / std, atol=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(originals, (x_train, y_train, x_test, y_test)))  # left as given
+    assert (splits.name, splits.num_classes, splits.input_shape) == ("mine", 5, (3, 4, 4))
+
+
+def test_own_tensors_split_id_changes_with_their_content_and_split():
+    x_train, y_train, x_test, y_test = own_tensors()
+    split_id = Splits.from_tensors(x_train, y_train, x_test, y_test).split_id
+    assert Splits.from_tensors(x_train.clone(), y_train, x_test, y_test).split_id == split_id
+    assert Splits.from_tensors(x_train, y_train, x_test, y_test, seed=1).split_id != split_id  # another split
+    changed = x_test.clone()
+    changed[0, 0, 0, 0] += 1
+    assert Splits.from_tensors(x_train, y_train, changed, y_test).split_id != split_id
+
+
+def test_own_arrays_are_taken_too_and_num_classes_can_be_more_than_the_labels_show():
+    x_train, y_train, x_test, y_test = (t.numpy() for t in own_tensors())
+    splits = Splits.from_tensors(x_train.astype(np.uint8), y_train, x_test.astype(np.uint8), y_test, num_classes=7)
+    assert splits.x_train.dtype == torch.float32 and splits.y_train.dtype == torch.int64 and splits.num_classes == 7

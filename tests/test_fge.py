@@ -14,6 +14,7 @@ from ltkit.errors import LtkitError
 from ltkit.experiments import fge
 from ltkit.experiments.fge import (
     FGEConfig,
+    FGERow,
     annealed_learning_rate,
     cyclic_learning_rate,
     ensemble_accuracy,
@@ -89,13 +90,13 @@ def recorded(monkeypatch):
     real_dense, real_states = fge.dense_weights, fge.dense_states
     real_train_on, real_step = fge.train_on, fge.train_step
 
-    def dense_weights(config, data, seed, iterations=None, cache=True, progress=True):
+    def dense_weights(config, context, seed, iterations=None):
         calls["dense"].append((seed, iterations))
-        return real_dense(config, data, seed, iterations, cache, progress)
+        return real_dense(config, context, seed, iterations)
 
-    def dense_states(config, data, seeds, iterations=None, cache=True, progress=True):
+    def dense_states(config, context, seeds, iterations=None):
         calls["dense"].extend((seed, iterations) for seed in seeds)
-        return real_states(config, data, seeds, iterations, cache, progress)
+        return real_states(config, context, seeds, iterations)
 
     def phase(*args, **kwargs):
         bound = inspect.signature(real_train_on).bind(*args, **kwargs)
@@ -152,7 +153,18 @@ def test_each_baselines_accuracy_is_that_of_the_network_it_names(mnist1d):
     assert result.best_snapshot_acc == max(s["test_acc"] for s in result.snapshots)
     summary = result.summary()
     assert summary["best_snapshot_acc"] == result.best_snapshot_acc and summary["fge_acc"] == result.fge_acc
-    assert set(summary) == {*result.__dataclass_fields__, "best_snapshot_acc"}
+    figures = set(result.__dataclass_fields__) - {"config"}
+    assert set(summary) == {*figures, "budget", "independent_seeds", "best_snapshot_acc"}
+    assert result.to_json() == dict(config=CONFIG.to_dict(), **summary)
+    rows = {row.compared: row for row in result.table()}
+    assert rows["FGE ensemble"] == FGERow("FGE ensemble", 3, 52, result.fge_acc)
+    assert rows["independent ensemble"] == FGERow("independent ensemble", 2, 52, result.independent_acc)
+    assert rows["start network"] == FGERow("start network", 1, 40, result.start_acc) and len(rows) == 6
+
+
+def test_independent_members_seeds_are_those_of_the_ensemble_range():
+    members = FGEConfig("mnist1d", "mlp", SHORT, seed=7, independent=3).independent_seeds
+    assert members == [10_021, 10_022, 10_023]  # 10_000 + independent x seed + i, the seeds the lessons ran with
 
 
 def test_independent_members_never_use_fges_seed_nor_another_experiment_seeds():

@@ -11,13 +11,14 @@ from ltkit.engine.datasets import Splits, load_dataset
 from ltkit.engine.models import build_model
 from ltkit.engine.stacked import train_stack
 from ltkit.engine.training import TrainConfig, evaluate, train
-from ltkit.experiments.curves import CurveConfig, run_curve, run_plane
+from ltkit.experiments.curves import CurveConfig, run_curve
 from ltkit.experiments.dense import train_dense
 from ltkit.experiments.fge import FGEConfig, run_fge
 from ltkit.experiments.imp import ARMS, IMPConfig, run_imp
 from ltkit.experiments.instability import InstabilityConfig, run_instability
 from ltkit.experiments.oneshot import pruned_accuracy, pruned_copy
 from ltkit.experiments.paths import evaluate_line, recompute_batchnorm
+from ltkit.experiments.plane import PlaneConfig, run_plane
 from ltkit.store.runs import Run
 from tests.test_stacked import ADAM, SGD_BN, jobs_and_twins
 
@@ -105,9 +106,18 @@ def test_resnet20_trains_with_augmentation_on_the_gpu():
 
 
 def test_instability_curves_and_fge_run_on_the_gpu(mnist1d):
-    instability = InstabilityConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, rates=0.5, pairs=2)
-    rows = run_instability(instability, [0, 20], weights_remaining=0.3, data=mnist1d, progress=False)
-    for row in rows:
+    instability = InstabilityConfig(
+        "mnist1d",
+        "mlp",
+        SHORT,
+        points=5,
+        train_examples=500,
+        rates=0.5,
+        pairs=2,
+        rewind_iters=(0, 20),
+        weights_remaining=0.3,
+    )
+    for row in run_instability(instability, data=mnist1d, progress=False).rows:
         for arm in ("dense", "ticket", "random_mask", "reinit"):
             result = row[arm]
             barriers = [barrier_of(line.test_err) for line in result.lines]
@@ -165,9 +175,9 @@ def test_a_result_cached_on_the_gpu_loads_on_a_cpu(data_root):
 
 
 def test_a_curve_and_its_plane_loaded_from_the_cache_come_back_on_the_gpu(mnist1d):
-    config = CurveConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, plane_resolution=3)
-    first = run_curve(config, data=mnist1d, progress=False)
-    again = run_curve(config, data=mnist1d, progress=False)  # from the cache
+    config = PlaneConfig("mnist1d", "mlp", SHORT, points=3, train_examples=500, resolution=3)
+    first = run_curve(config.as_curve(), data=mnist1d, progress=False)
+    again = run_curve(config.as_curve(), data=mnist1d, progress=False)  # from the cache
     assert on_gpu(again.bend["layers.1.weight"]) and torch.equal(
         again.bend["layers.1.weight"], first.bend["layers.1.weight"]
     )

@@ -1,6 +1,7 @@
 """Instability analysis: copies of a network at iteration k, trained on with different data orders."""
 
 import copy
+import json
 import statistics
 from dataclasses import replace
 
@@ -21,9 +22,11 @@ from ltkit.experiments.instability import (
     ticket_sweep,
 )
 from ltkit.experiments.paths import path_points
+from ltkit.experiments.registry import Context
 
 SHORT = TrainConfig(lr=1e-2, batch_size=50, iterations=40, eval_every=20)
 CONFIG = InstabilityConfig("mnist1d", "mlp", SHORT, points=5, train_examples=500, rates=0.5)
+ARMS_AT_30 = replace(CONFIG, rewind_iters=(0, 10), weights_remaining=0.3)  # every arm, at about 30% of the weights
 IMP_TRAININGS = [f"round {r} {arm}" for r in (1, 2) for arm in ("ticket", "reinit", "random_mask")]
 
 
@@ -72,8 +75,8 @@ def copies(monkeypatch):
 
 
 def test_each_arms_copies_start_as_designed_and_their_barrier_is_the_lines(mnist1d, count_training, copies):
-    rows = run_instability(CONFIG, [0, 10], weights_remaining=0.3, data=mnist1d, progress=False)
-    arms = ("dense", "ticket", "random_mask", "reinit")
+    result = run_instability(ARMS_AT_30, data=mnist1d, progress=False)
+    rows, arms = result.rows, ("dense", "ticket", "random_mask", "reinit")
     assert [row["k"] for row in rows] == [0, 10] and all(list(row)[1:] == list(arms) for row in rows)
     expected = ["k=0"] * 2 + ["dense", *IMP_TRAININGS] + ["k=0"] * 6  # the dense network at 0 is W_0
     tickets_only = [name for name in IMP_TRAININGS if name.endswith("ticket")]  # controls are lesson 03's, k=0
@@ -82,7 +85,7 @@ def test_each_arms_copies_start_as_designed_and_their_barrier_is_the_lines(mnist
     pairs = iter(zip(copies[::2], copies[1::2]))
     for row in rows:
         k, w_k = row["k"], weights_at(row["k"], mnist1d)
-        sweep = ticket_sweep(CONFIG, mnist1d, k, 0.3)  # the IMP sweep rewinding to k, from the cache
+        sweep = ticket_sweep(ARMS_AT_30, Context(mnist1d), k)  # the IMP sweep rewinding to k, from the cache
         record = sweep.nearest_round(0.3)
         assert sweep.config.rewind_iter == k and record.weights_remaining == pytest.approx(0.25, abs=0.01)
         for arm in arms:
@@ -113,20 +116,21 @@ def test_each_arms_copies_start_as_designed_and_their_barrier_is_the_lines(mnist
             assert row[arm].final_test_accs == [first["final_test_acc"], second["final_test_acc"]]
 
     count_training.clear()
-    again = run_instability(CONFIG, [0, 10], weights_remaining=0.3, data=mnist1d, progress=False)
-    assert count_training == [] and again == rows
+    again = run_instability(ARMS_AT_30, data=mnist1d, progress=False)
+    assert count_training == [] and again == result
 
 
 def test_pairs_are_cached_one_by_one_so_more_pairs_extend_a_result(mnist1d, count_training, copies):
-    two = run_instability(replace(CONFIG, pairs=2), [10], data=mnist1d, progress=False)[0]["dense"]
+    at_10 = replace(CONFIG, rewind_iters=(10,))
+    two = run_instability(replace(at_10, pairs=2), data=mnist1d, progress=False).rows[0]["dense"]
     assert count_training == [None] + ["k=10"] * 4
     count_training.clear()
-    three = run_instability(replace(CONFIG, pairs=3), [10], data=mnist1d, progress=False)[0]["dense"]
+    three = run_instability(replace(at_10, pairs=3), data=mnist1d, progress=False).rows[0]["dense"]
     assert count_training == [None] + ["k=10"] * 2  # W_10 again, then the one new pair
     assert three.barriers[:2] == two.barriers and three.lines[:2] == two.lines
     assert len({call["data_seed"] for call in copies}) == 6, "every copy of every pair has its own data order"
-    uncached = run_instability(replace(CONFIG, pairs=3), [10], data=mnist1d, cache=False, progress=False)
-    assert uncached[0]["dense"] == three
+    uncached = run_instability(replace(at_10, pairs=3), data=mnist1d, cache=False, progress=False)
+    assert uncached.rows[0]["dense"] == three
 
     barriers = [max(line.test_err) - (line.test_err[0] + line.test_err[-1]) / 2 for line in three.lines]
     assert three.barriers == barriers and len(set(barriers)) > 1
@@ -144,8 +148,35 @@ def test_pairs_are_cached_one_by_one_so_more_pairs_extend_a_result(mnist1d, coun
     )
 
 
+def test_each_sparsity_has_its_own_subnetworks_while_the_dense_copies_are_shared(mnist1d, count_training):
+    at_30 = replace(CONFIG, rewind_iters=(10,), weights_remaining=0.3, arms=("dense", "ticket"))
+    first = run_instability(at_30, data=mnist1d, progress=False).rows[0]
+    count_training.clear()
+    second = run_instability(replace(at_30, weights_remaining=0.6), data=mnist1d, progress=False).rows[0]
+    assert count_training == ["k=10"] * 2  # the new ticket's copies; its mask is round 1 of the cached sweep
+    assert second["dense"] == first["dense"] and second["ticket"] != first["ticket"]
+    assert first["ticket"].weights_remaining == pytest.approx(0.25, abs=0.01)
+    assert second["ticket"].weights_remaining == pytest.approx(0.5, abs=0.01)
+    dense_only = run_instability(replace(at_30, weights_remaining=None, arms=()), data=mnist1d, progress=False)
+    assert count_training == ["k=10"] * 2 and dense_only.rows == [dict(k=10, dense=first["dense"])]
+
+
+def test_the_table_has_a_row_per_k_and_arm_and_the_json_every_line(mnist1d):
+    result = run_instability(replace(CONFIG, rewind_iters=(0, 10)), data=mnist1d, progress=False)
+    assert [(row.k, row.arm) for row in result.table()] == [(0, "dense"), (10, "dense")]
+    row, record = result.table()[1], result.rows[1]["dense"]
+    assert (row.weights_remaining, row.barrier, row.barrier_std, row.pairs) == (1.0, record.barrier, 0.0, 1)
+    assert row.final_test_acc == record.final_test_acc
+    report = json.loads(json.dumps(result.to_json()))
+    assert report["config"] == result.config.to_dict() and [r["k"] for r in report["rewind"]] == [0, 10]
+    dense = report["rewind"][1]["dense"]
+    assert {key: dense[key] for key in record.summary()} == record.summary()
+    assert dense["test_err_ends"] == record.lines[0].ends_test_err
+    assert dense["lines"] == [record.lines[0].points()] and dense["line"] == dense["lines"][0]
+
+
 def test_one_pair_has_no_spread(mnist1d):
-    row = run_instability(CONFIG, [10], arms=("dense",), data=mnist1d, progress=False)[0]
+    row = run_instability(replace(CONFIG, rewind_iters=(10,), arms=("dense",)), data=mnist1d, progress=False).rows[0]
     assert row["dense"].barrier_std == 0.0 and row["dense"].barrier == row["dense"].barriers[0]
 
 
@@ -173,17 +204,22 @@ def test_the_independent_line_joins_the_dense_networks_of_two_other_seeds(mnist1
     assert line.test_err == errors_along_the_line(ends, mnist1d, CONFIG.points)
 
 
-def test_bad_instability_settings_are_explained(mnist1d):
+def test_bad_instability_settings_are_explained():
     with pytest.raises(LtkitError, match="at least 2 points"):
         replace(CONFIG, points=1)
     with pytest.raises(LtkitError, match="at least one pair"):
         replace(CONFIG, pairs=0)
     with pytest.raises(LtkitError, match="rewind iteration 40 must be in 0..39"):
-        run_instability(CONFIG, [0, 40], data=mnist1d)
+        replace(CONFIG, rewind_iters=(0, 40))
+    with pytest.raises(LtkitError, match="at least one iteration k"):
+        replace(CONFIG, rewind_iters=())
+    for fraction in (0.0, 1.0, 1.5):
+        with pytest.raises(LtkitError, match=r"weights_remaining must be a fraction in \(0, 1\)"):
+            replace(CONFIG, weights_remaining=fraction)
     with pytest.raises(LtkitError, match="every arm but dense needs weights_remaining"):
-        run_instability(CONFIG, [0], arms=("ticket",), data=mnist1d)
-    with pytest.raises(LtkitError, match="arms must be among dense, ticket, random_mask, reinit"):
-        run_instability(CONFIG, [0], weights_remaining=0.5, arms=("lucky",), data=mnist1d)
+        replace(CONFIG, arms=("ticket",))
+    with pytest.raises(LtkitError, match="arms must be among dense, ticket, random_mask, reinit; got lucky"):
+        replace(CONFIG, weights_remaining=0.5, arms=("lucky",))
     with pytest.raises(LtkitError, match=r"instability_config\(\) has no setting sparsity"):
         instability_config("mnist1d", "mlp", "ci", sparsity=0.5)
 
@@ -193,5 +229,8 @@ def test_the_connectivity_recipe_and_the_profiles_sizes_make_the_config():
     assert config.train.lr == 1e-2 and config.train.iterations == 3000  # the MLP's connectivity change
     assert config.rates == dict(fc=0.2, output=0.1) and config.scope == "layerwise"
     assert (config.points, config.train_examples, config.pairs) == (30, 5_000, 3)
+    assert (config.rewind_iters, config.weights_remaining, config.measured_arms) == ((0,), None, ("dense",))
+    assert replace(config, weights_remaining=0.2).measured_arms == ("dense", "ticket", "random_mask", "reinit")
+    assert config.cache_key() == replace(config, pairs=1, rewind_iters=(0, 10), arms=("dense",)).cache_key()
     assert instability_config("mnist1d", "mlp", "class").train_examples == 10_000
     assert instability_config("cifar10", "resnet20", "paper").scope == "global"

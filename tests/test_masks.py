@@ -6,6 +6,7 @@ from ltkit.engine.masks import (
     apply_mask,
     fraction_remaining,
     full_mask,
+    keep_best,
     layer_kinds,
     prune_by_magnitude,
     random_mask_like,
@@ -192,3 +193,79 @@ def test_global_pruning_matches_torch_global_unstructured():
     )
     for name, module in modules.items():
         assert torch.equal(mask[name], module.weight_mask.bool()), name
+
+
+def test_a_random_mask_can_keep_one_fraction_of_every_layer_instead():
+    mask = full_mask(build_model("lenet300_100", (1, 28, 28)))
+    random = random_mask_like(mask, torch.Generator().manual_seed(0), weights_remaining=0.001)
+    assert [int(keep.sum()) for keep in random.values()] == [235, 30, 1]  # 0.1% of each, at least one
+
+
+# --- one selector for IMP and for pruning at initialisation, pinned to the code it replaced ----------------
+# keep_best took over IMP's drop_smallest and pruning at init's top_fraction_mask; where scores tie, which
+# of them stay is torch.topk's choice, so the masks are compared on scores with many ties, entry for entry.
+
+
+def old_drop_smallest(weights, mask, count):
+    scores = [torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in mask]
+    for score in scores:
+        score[torch.argmax(torch.where(score.isinf(), -1.0, score))] = torch.inf
+    scores = torch.cat(scores)
+    keep = torch.cat([mask[n].flatten() for n in mask]).clone()
+    count = min(count, int(scores.isfinite().sum()))
+    if count > 0:
+        keep[torch.topk(scores, count, largest=False).indices] = False
+    pieces = keep.split([mask[n].numel() for n in mask])
+    return {n: piece.view_as(mask[n]) for n, piece in zip(mask, pieces)}
+
+
+def old_random_uniform(mask, weights_remaining, seed):
+    generator = torch.Generator().manual_seed(seed)
+    full = {}
+    for name, keep in mask.items():
+        flat = torch.zeros(keep.numel(), dtype=torch.bool)
+        flat[: max(1, round(weights_remaining * keep.numel()))] = True
+        full[name] = flat.view_as(keep)
+    return random_mask_like(full, generator)
+
+
+def tied_scores(seed, shapes=((30, 40), (7,), (300, 60), (10, 3))):
+    """Scores of a few values only (most of them tie), signed; the second layer's are all below the others'."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = {f"layer{i}": torch.randint(-3, 4, shape, generator=generator).float() for i, shape in enumerate(shapes)}
+    scores["layer1"] -= 10
+    return scores, generator
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dropping_the_worst_gives_imps_old_masks_ties_included(seed):
+    weights, generator = tied_scores(seed)
+    mask = {name: torch.rand(w.shape, generator=generator) < 0.7 for name, w in weights.items()}
+    mask["layer3"][:] = False  # a layer with nothing left
+    kept = sum(int(keep.sum()) for keep in mask.values())
+    for count in (0, 1, 50, kept // 3, kept // 2, kept - 3, kept + 10):  # both of topk's algorithms
+        new = keep_best({name: w.abs() for name, w in weights.items()}, mask, drop=count)
+        old = old_drop_smallest(weights, mask, count)
+        assert all(torch.equal(new[name], old[name]) for name in mask), count
+        layer = {"layer0": mask["layer0"]}
+        alone = keep_best({"layer0": weights["layer0"].abs()}, layer, drop=count)  # as layerwise pruning calls it
+        assert torch.equal(alone["layer0"], old_drop_smallest(weights, layer, count)["layer0"]), count
+
+
+def test_the_random_mask_of_one_fraction_per_layer_is_pruning_at_inits_old_one():
+    mask = full_mask(build_model("mlp", (40,)))
+    for kept, seed in ((0.5, 0), (0.11, 7_000_402), (0.001, 3)):
+        new = random_mask_like(mask, torch.Generator().manual_seed(seed), weights_remaining=kept)
+        old = old_random_uniform(mask, kept, seed)
+        assert all(torch.equal(new[name], old[name]) for name in mask)
+
+
+def test_keep_best_keeps_each_layers_best_and_takes_one_count():
+    scores = {"a": torch.arange(10.0), "b": torch.full((4,), -5.0)}
+    mask = {"a": torch.ones(10, dtype=torch.bool), "b": torch.tensor([False, True, True, False])}
+    kept = keep_best(scores, mask, keep=3)
+    assert kept["a"].tolist() == [False] * 7 + [True] * 3 and kept["b"].tolist() == [False, True, False, False]
+    dropped = keep_best(scores, mask, drop=11)  # all but each layer's best
+    assert int(dropped["a"].sum()) == 1 and dropped["a"][-1] and int(dropped["b"].sum()) == 1
+    with pytest.raises(LtkitError, match="keep= .* or drop="):
+        keep_best(scores, mask, keep=3, drop=1)

@@ -70,6 +70,8 @@ def test_unknown_model_and_wrong_input_are_explained():
         build_model("lenet", (1, 28, 28))
     with pytest.raises(LtkitError, match="needs image inputs.*'mlp'"):
         build_model("conv4", (40,))
+    with pytest.raises(LtkitError, match="unknown model 'my-net'.*register your own: ltkit.register_model"):
+        build_model("my-net", (40,))
 
 
 def test_networks_built_in_two_threads_at_once_get_their_own_seeds_weights():

@@ -11,10 +11,10 @@ from ltkit.engine.datasets import Splits
 from ltkit.engine.masks import full_mask, layer_kinds, prune_by_magnitude
 from ltkit.engine.models import build_model
 from ltkit.engine.training import TrainConfig
-from ltkit.experiments.curves import PlaneResult
 from ltkit.experiments.fge import FGEConfig
 from ltkit.experiments.instability import Instability
 from ltkit.experiments.paths import PathResult
+from ltkit.experiments.plane import PlaneConfig, PlaneResult
 
 matplotlib.use("Agg")
 
@@ -92,6 +92,10 @@ def test_a_mask_on_images_is_drawn_as_connections_kept_per_pixel_else_per_layer(
 
 def test_a_flat_error_surface_can_be_drawn():
     flat = PlaneResult(
-        x=[0, 1, 2], y=[0, 1, 2], test_err=[[0.9] * 3] * 3, points=dict(start=(0, 0), end=(2, 0), bend=(1, 1))
+        PlaneConfig("mnist1d", "mlp", TrainConfig()),
+        x=[0, 1, 2],
+        y=[0, 1, 2],
+        test_err=[[0.9] * 3] * 3,
+        points=dict(start=(0, 0), end=(2, 0), bend=(1, 1)),
     )
     plots.plane_picture(flat)

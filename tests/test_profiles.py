@@ -45,13 +45,20 @@ def test_profiles_change_only_the_length_of_a_recipe():
 def test_every_experiment_trains_a_network_by_the_same_recipe_and_overrides_replace_it():
     assert training_recipe("mnist1d", "mlp", "ci").lr == 1e-2  # the dense MLP's best (profiles.py says how)
     recipe = training_recipe("fashion-mnist", "lenet300_100", "ci")
-    for make in (ltkit.imp_config, ltkit.instability_config, ltkit.curve_config, ltkit.fge_config):
+    for make in (
+        ltkit.imp_config,
+        ltkit.instability_config,
+        ltkit.curve_config,
+        ltkit.plane_config,
+        ltkit.align_config,
+        ltkit.fge_config,
+    ):
         assert make("fashion-mnist", "lenet300_100", "ci").train == recipe
     assert training_recipe("fashion-mnist", "lenet300_100", "ci", epochs=3, lr=1e-3).lr == 1e-3
 
 
 def test_the_late_rewinding_experiment_is_the_small_convolutional_network_on_mnist1d():
-    config = ltkit.rewinding_config("ci", seed=3)
+    config = ltkit.rewinding_config(profile="ci", seed=3)
     assert (config.dataset, config.model, config.seed, config.scope) == ("mnist1d", "cnn1d", 3, "global")
     assert config.train == RECIPES["cnn1d"]["train"] and config.pairs >= 3
 

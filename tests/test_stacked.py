@@ -1,6 +1,7 @@
 """Stacked training (ltkit.engine.stacked): N networks in lockstep must train exactly as N networks one at a time."""
 
 import copy
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -143,6 +144,5 @@ def test_sweeps_over_seeds_stack_their_arms_and_match_sweeps_run_alone(mnist1d, 
     alone = [run_imp(config, data=mnist1d, cache=False) for config in configs]
     for a, b in zip(together, alone):
         for ra, rb in zip(a.table(), b.table()):
-            assert ra.keys() == rb.keys()
-            for key, value in ra.items():
-                assert value == pytest.approx(rb[key], abs=0.003), (key, ra, rb)
+            for key, value in asdict(ra).items():
+                assert value == pytest.approx(getattr(rb, key), abs=0.003), (key, ra, rb)

@@ -9,13 +9,13 @@ from ltkit.course.panel import explorer, percent, slider
 # --- lesson 05: instability against the iteration k --------------------------------------------------------
 
 
-def stability_explorer(*row_lists, title=""):
-    """A slider over the iterations k of finished instability analyses (rows of run_instability, from the
-    cache; several lists are merged by k): the test error along the line between the first pair of copies
-    of each network measured at k, and every network's barrier against k."""
+def stability_explorer(*results, title=""):
+    """A slider over the iterations k of finished instability analyses (InstabilityResults, from the cache;
+    several are merged by k): the test error along the line between the first pair of copies of each
+    network measured at k, and every network's barrier against k."""
     merged = {}
-    for rows in row_lists:
-        for row in rows:
+    for result in results:
+        for row in result.rows:
             merged.setdefault(row["k"], {"k": row["k"]}).update(row)
     rows = [merged[k] for k in sorted(merged)]
     inputs = dict(k=slider("copies split at k", [(str(row["k"]), i) for i, row in enumerate(rows)]))
@@ -56,12 +56,12 @@ def curve_explorer(result, plane):
         return dict(index=i, t=result.curve.t[i], line_test_err=line, curve_test_err=curve, status=status)
 
     def draw(state):
-        t = state["t"]
+        t, kind = state["t"], result.config.shape
         figure, (left, right) = plots.row(2, 4.2, detached=True)
-        plots.plane_picture(plane, result.kind, ax=left)
+        plots.plane_picture(plane, kind, ax=left)
         left.plot(*plots.point_in_plane(plane, t), "o", ms=10, mfc="none", mec="red", mew=2)
-        left.plot(*plots.point_in_plane(plane, t, result.kind), "o", ms=10, color="red")
-        plots.along_path({"straight line": result.line, f"{result.kind} curve": result.curve}, ax=right, xlabel="t")
+        left.plot(*plots.point_in_plane(plane, t, kind), "o", ms=10, color="red")
+        plots.along_path({"straight line": result.line, f"{kind} curve": result.curve}, ax=right, xlabel="t")
         right.axvline(t, color="red", lw=1)
         return figure
 

@@ -35,7 +35,7 @@ INSTABILITY_LABELS = {
 
 def barrier_against_k(rows, ax=None, title=""):
     """Instability: the error barrier between copies against the iteration k at which they split, per arm
-    (mean over pairs of copies, with their standard deviation as error bars)."""
+    (mean over pairs of copies, with their standard deviation as error bars). rows: an InstabilityResult's."""
     ax = new_axes(ax)
     ks = [row["k"] for row in rows]
     for arm, label in INSTABILITY_LABELS.items():
@@ -68,7 +68,7 @@ def barrier_against_k(rows, ax=None, title=""):
 
 
 def barriers_by_arm(row, ax=None, title=""):
-    """The barrier of each arm at one k (a row of run_instability), mean over pairs with its std, and each
+    """The barrier of each arm at one k (a row of an InstabilityResult), mean over pairs with its std, and each
     arm's final test accuracy under its bar."""
     ax = new_axes(ax)
     arms = [arm for arm in INSTABILITY_LABELS if arm in row]
@@ -93,11 +93,11 @@ def rewinding_figure(result, title=""):
     """Late rewinding: for each k, the final test accuracy of IMP's subnetwork against the dense network
     (with the matching threshold), and its instability."""
     figure, (left, right) = row(2, 4)
-    ks = [str(row["k"]) for row in result.rows]
-    left.bar(ks, [100 * row["ticket_final_acc"] for row in result.rows], color="tab:blue")
+    ks = [str(row.k) for row in result.rows]
+    left.bar(ks, [100 * row.ticket_final_acc for row in result.rows], color="tab:blue")
     left.axhline(100 * result.matching.dense_final_acc, color="black", ls="--", lw=1, label="dense network")
     left.axhline(100 * result.matching.threshold, color="black", ls=":", lw=1, label="matching threshold")
-    lowest = min([row["ticket_final_acc"] for row in result.rows] + [result.matching.threshold])
+    lowest = min([row.ticket_final_acc for row in result.rows] + [result.matching.threshold])
     left.set_ylim(100 * lowest - 3, 100 * result.matching.dense_final_acc + 2)
     left.set_xlabel("IMP rewinds to iteration k")
     left.set_ylabel(f"final test accuracy (%) at {100 * result.weights_remaining:.1f}% of weights")
@@ -105,8 +105,8 @@ def rewinding_figure(result, title=""):
     left.set_title(title)
     right.bar(
         ks,
-        [100 * row["barrier"] for row in result.rows],
-        yerr=[100 * row["barrier_std"] for row in result.rows],
+        [100 * row.barrier for row in result.rows],
+        yerr=[100 * row.barrier_std for row in result.rows],
         capsize=4,
         color="tab:blue",
     )

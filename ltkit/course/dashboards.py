@@ -17,8 +17,7 @@ from ltkit.course.connectivity_dashboards import (  # noqa: F401 (lessons 05-06'
     stability_explorer,
 )
 from ltkit.course.panel import explorer, percent, slider
-from ltkit.experiments.at_init import CHECKS
-from ltkit.experiments.at_init import across_seeds as at_init_summary
+from ltkit.experiments.at_init import CHECKS, methods_across_seeds
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.oneshot import pruned_accuracy
 from ltkit.experiments.stats import across_seeds
@@ -197,7 +196,7 @@ def at_init_explorer(results):
     """A slider over the sparsities lesson 08 compares: every method's accuracy there (mean over seeds),
     next to what its mask shuffled within layers, its kept weights re-initialised and its inverted scores
     reach. results: PruneAtInitResults of several seeds."""
-    summaries = {check: at_init_summary(results, check) for check in ("", *CHECKS)}
+    summaries = {check: methods_across_seeds(results, check) for check in ("", *CHECKS)}
     kept = results[0].weights_remaining
     inputs = dict(sparsity=slider("weights remaining", [(f"{100 * w:.1f}%", i) for i, w in enumerate(kept)]))
 

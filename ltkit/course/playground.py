@@ -12,8 +12,8 @@ import ipywidgets as widgets
 
 from ltkit.course.dashboards import imp_explorer
 from ltkit.course.panel import WIDE, Dashboard, busy, show_in
-from ltkit.engine.datasets import DATASETS, load_dataset
-from ltkit.engine.models import MODELS
+from ltkit.engine.datasets import dataset_names, load_dataset
+from ltkit.engine.models import model_names
 from ltkit.errors import LtkitError
 from ltkit.experiments.imp import ARMS, imp_config, run_imp, sweep_cache
 from ltkit.experiments.profiles import LESSON_SEED
@@ -27,8 +27,8 @@ def playground(profile=None, device="cpu"):
     rounds = imp_config("mnist1d", "mlp", profile).rounds  # the profile's
     style = dict(style={"description_width": "initial"})
     inputs = dict(
-        dataset=widgets.Dropdown(options=list(DATASETS), value="mnist1d", description="dataset", **style),
-        model=widgets.Dropdown(options=list(MODELS), value="mlp", description="model", **style),
+        dataset=widgets.Dropdown(options=dataset_names(), value="mnist1d", description="dataset", **style),
+        model=widgets.Dropdown(options=model_names(), value="mlp", description="model", **style),
         rate=widgets.Dropdown(
             options=[("the paper's, per layer kind", "paper")] + [(f"{p}%", p / 100) for p in (10, 20, 30, 50)],
             value="paper",

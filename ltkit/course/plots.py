@@ -260,7 +260,7 @@ CHECK_STYLE = {  # lesson 08's sanity checks (Frankle et al. 2021), as bars next
 def checks_bars(summaries, index, ax=None, title=""):
     """Each pruning method's final test accuracy at one compared sparsity (`index`), next to its checks':
     grouped bars with the spread over seeds. summaries:
-    {check: ltkit.experiments.at_init.across_seeds(results, check)}."""
+    {check: ltkit.methods_across_seeds(results, check)}."""
     ax = new_axes(ax)
     methods = list(summaries[""])
     width = 0.8 / len(summaries)

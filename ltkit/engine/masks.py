@@ -86,11 +86,12 @@ def prune_by_magnitude(weights, mask, rates, kinds, scope="layerwise"):
     """
     rates = as_rates(rates)
     check_scope(scope)
+    magnitudes = {name: weights[name].detach().abs() for name in mask}
     if scope == "layerwise":
         new_mask = {}
         for name, keep in mask.items():
             count = round(rates[kinds[name]] * int(keep.sum()))
-            new_mask.update(drop_smallest({name: weights[name]}, {name: keep}, count))
+            new_mask.update(keep_best({name: magnitudes[name]}, {name: keep}, drop=count))
         return new_mask
     pruned_kinds = {kind for kind, rate in rates.items() if rate > 0}
     shared = {rates[kind] for kind in pruned_kinds}
@@ -104,32 +105,51 @@ def prune_by_magnitude(weights, mask, rates, kinds, scope="layerwise"):
     pool = [name for name in mask if kinds[name] in pruned_kinds]
     count = round(shared.pop() * sum(int(mask[n].sum()) for n in pool))
     new_mask = dict(mask)
-    new_mask.update(drop_smallest({n: weights[n] for n in pool}, {n: mask[n] for n in pool}, count))
+    new_mask.update(keep_best(magnitudes, {n: mask[n] for n in pool}, drop=count))
     return new_mask
 
 
-def drop_smallest(weights, mask, count):
-    """Remove the `count` kept weights of smallest |w|, ranked across all the layers given. Each layer's
-    largest weight always stays, so no layer is ever cut off entirely."""
-    scores = [torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in mask]
-    for score in scores:
-        score[torch.argmax(torch.where(score.isinf(), -1.0, score))] = torch.inf  # the layer's largest stays
-    scores = torch.cat(scores)
-    keep = torch.cat([mask[n].flatten() for n in mask]).clone()
-    count = min(count, int(scores.isfinite().sum()))
-    if count > 0:
-        keep[torch.topk(scores, count, largest=False).indices] = False
-    pieces = keep.split([mask[n].numel() for n in mask])
-    return {n: piece.view_as(mask[n]) for n, piece in zip(mask, pieces)}
+def keep_best(scores, mask, keep=None, drop=None):
+    """A new mask from ranking the entries `mask` keeps by `scores` (the higher the better), all the layers
+    given together: the best `keep` of them, or all but the worst `drop`. Each layer's best entry stays
+    either way, so no layer is ever cut off: when keeping, a layer that got none keeps it on top of the
+    `keep`; when dropping, it is never dropped. Ties fall as torch.topk breaks them."""
+    if (keep is None) == (drop is None):
+        raise LtkitError("keep_best needs keep= (how many entries stay) or drop= (how many go), one of the two")
+    ranked = {name: torch.where(kept, scores[name], -torch.inf) for name, kept in mask.items()}
+    best = {name: torch.argmax(layer) for name, layer in ranked.items()}
+    if keep is not None:
+        chosen = highest(ranked, keep)
+        for name, kept in chosen.items():
+            if not kept.any() and mask[name].any():
+                kept.view(-1)[best[name]] = True
+        return chosen
+    worst_first = {name: torch.where(kept, -scores[name], -torch.inf) for name, kept in mask.items()}
+    for name, layer in worst_first.items():
+        layer.view(-1)[best[name]] = -torch.inf  # never dropped
+    dropped = highest(worst_first, drop)
+    return {name: kept & ~dropped[name] for name, kept in mask.items()}
 
 
-def random_mask_like(mask, generator):
-    """A random mask with the same number of kept weights in every layer: the random-pruning control."""
+def highest(ranked, count):
+    """{name: bool tensor}: the `count` highest entries of all the layers ranked together (fewer if fewer
+    are above -inf, which marks the entries not to choose)."""
+    flat = torch.cat([layer.flatten() for layer in ranked.values()])
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    chosen[torch.topk(flat, min(count, int((flat > -torch.inf).sum()))).indices] = True
+    pieces = chosen.split([layer.numel() for layer in ranked.values()])
+    return {name: piece.view_as(layer) for (name, layer), piece in zip(ranked.items(), pieces)}
+
+
+def random_mask_like(mask, generator, weights_remaining=None):
+    """A random mask of `mask`'s layers, keeping in each as many weights as `mask` does (the random-pruning
+    control), or else the fraction `weights_remaining` of each layer's weights (at least one)."""
     new_mask = {}
     for name, keep in mask.items():
+        count = int(keep.sum()) if weights_remaining is None else max(1, round(weights_remaining * keep.numel()))
         order = torch.randperm(keep.numel(), generator=generator).to(keep.device)
         flat = torch.zeros(keep.numel(), dtype=torch.bool, device=keep.device)
-        flat[order[: int(keep.sum())]] = True
+        flat[order[:count]] = True
         new_mask[name] = flat.view_as(keep)
     return new_mask
 

@@ -11,15 +11,24 @@
   GPT-2's initialisation.
 The fully connected and VGG-like networks start from Glorot (Xavier) normal weights, as in Frankle &
 Carbin; the residual and 1-D convolutional networks from He (Kaiming) normal weights. Biases start at zero.
+
+Your own network joins them by name: `register_model(name, build)`, where build(input_shape, num_classes)
+returns an nn.Module. Every experiment then takes the name as it takes "conv2".
 """
 
+import hashlib
+import inspect
 import math
 import threading
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
 
-from ltkit.engine.datasets import DATASETS, check_dataset_name
+from ltkit.engine.datasets import check_dataset_name, check_known, check_new_name, forget, is_text, one_line
+from ltkit.engine.masks import check_pruning
+from ltkit.engine.training import TrainConfig
 from ltkit.engine.transformer import Transformer
 from ltkit.errors import LtkitError
 
@@ -191,9 +200,122 @@ MODELS = {
 }
 
 
+@dataclass(frozen=True)
+class UserModel:
+    """A network registered by register_model."""
+
+    build: object  # build(input_shape, num_classes) -> nn.Module
+    recipe: TrainConfig = None  # how it trains, in every profile; None: each experiment is given train=
+    rates: object = None  # pruning rates per round (a fraction, or {kind: fraction}); None: the kit's default
+    about: str = ""
+    probed: set = field(default_factory=set, repr=False)  # the (input_shape, num_classes) it was checked for
+
+
+REGISTERED_MODELS = {}  # name: UserModel, in the order they were registered
+
+
+def register_model(name, build, recipe=None, rates=None, about=""):
+    """Make your own network a model the kit knows by `name`. build(input_shape, num_classes) returns an
+    nn.Module that maps a batch of inputs to [batch, num_classes] scores. Its Linear and Conv weights are
+    pruned by kind (engine.masks: conv, fc, and the last Linear layer, "output") at `rates` (default: those
+    of Frankle & Carbin's Conv networks, conv 10%, fc 20%, output 10% a round, layerwise), which a
+    config's rates override. `recipe`, a TrainConfig, is how it trains in every profile; without one, each
+    experiment's config is given train=ltkit.TrainConfig(...).
+
+        ltkit.register_model("my-net", MyNet, recipe=ltkit.TrainConfig(lr=1e-3, batch_size=32, iterations=500))
+    """
+    check_new_name("model", name, MODELS, REGISTERED_MODELS)
+    if not callable(build):
+        raise LtkitError(f"build must be a function of (input_shape, num_classes); got a {type(build).__name__}")
+    if recipe is not None and not isinstance(recipe, TrainConfig):
+        raise LtkitError(f"recipe must be an ltkit.TrainConfig; got {type(recipe).__name__}")
+    if rates is not None:
+        check_pruning(rates, "layerwise")
+    REGISTERED_MODELS[name] = UserModel(build, recipe, rates, about)
+
+
+def unregister_model(name):
+    """Forget a network registered by register_model (to register a changed one under its name, say)."""
+    forget("model", name, REGISTERED_MODELS)
+
+
+def build_registered(name, input_shape, num_classes):
+    """A registered network, refused with the fix where the kit could not train or prune it (checked on
+    the first network built for an input shape)."""
+    user = REGISTERED_MODELS[name]
+    try:
+        model = user.build(input_shape, num_classes)
+    except Exception as error:
+        raise LtkitError(
+            f"the build of model {name!r} failed for inputs of shape {input_shape} and {num_classes} classes: "
+            f"{one_line(error)}; fix build, which is called as build(input_shape, num_classes)"
+        ) from error
+    if not isinstance(model, nn.Module):
+        raise LtkitError(f"the build of model {name!r} returned a {type(model).__name__}; return an nn.Module")
+    if (input_shape, num_classes) not in user.probed:
+        probe(name, model, input_shape, num_classes)
+        user.probed.add((input_shape, num_classes))
+    return model
+
+
+def probe(name, model, input_shape, num_classes):
+    """Refuse a network that has nothing to prune, or cannot read the data's inputs, or gives no class scores
+    for them (a probe batch of zeros, read in evaluation mode so that no BatchNorm statistic moves)."""
+    if not any(isinstance(module, nn.Linear) for module in model.modules()):
+        raise LtkitError(
+            f"model {name!r} has no Linear layer: the kit prunes Linear and Conv weights and reads the last "
+            f"Linear layer's outputs as the class scores; end the network with an nn.Linear"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            scores = model(torch.zeros(2, *input_shape))
+    except Exception as error:
+        raise LtkitError(f"model {name!r} cannot read inputs of shape {input_shape}: {one_line(error)}") from error
+    finally:
+        model.train(was_training)
+    if not isinstance(scores, torch.Tensor) or scores.shape != (2, num_classes):
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise LtkitError(
+            f"model {name!r} maps a batch of 2 inputs to {shape}; it must give class scores of shape (2, {num_classes})"
+        )
+
+
+def architecture_fingerprint(model, build):
+    """A short hash of a network's layers (its repr), the names, shapes and types of its weights and buffers,
+    and the source of build and of its own module classes where Python can read it: a changed network under
+    an old name gets another fingerprint, so the run cache never serves the old one's results."""
+    parts = [repr(model), *(f"{name} {tuple(t.shape)} {t.dtype}" for name, t in model.state_dict().items())]
+    own_classes = {type(module) for module in model.modules() if not type(module).__module__.startswith("torch.")}
+    parts += [source_of(code) for code in (build, *sorted(own_classes, key=lambda c: c.__qualname__))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def source_of(code):
+    try:
+        return inspect.getsource(code)
+    except (OSError, TypeError):  # defined where Python keeps no source: its layers and weights still count
+        return ""
+
+
+def architecture_key(model, data):
+    """What the run cache adds to a run's key for `model` on `data`: a registered network's architecture
+    fingerprint, taken from a network built now (so that a class redefined since registering counts too);
+    nothing for the built-in ones, whose names say what they are."""
+    if model not in REGISTERED_MODELS:
+        return {}
+    network = build_model(model, data.input_shape, data.num_classes)
+    return {"architecture": architecture_fingerprint(network, REGISTERED_MODELS[model].build)}
+
+
+def model_names():
+    """Every model's name: the built-in ones, then those registered."""
+    return [*MODELS, *REGISTERED_MODELS]
+
+
 def check_model_name(name):
-    if name not in MODELS:
-        raise LtkitError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    check_known("model", name, model_names())
 
 
 def build_model(name, input_shape, num_classes=10, seed=0, device="cpu"):
@@ -204,11 +326,15 @@ def build_model(name, input_shape, num_classes=10, seed=0, device="cpu"):
     would otherwise each get some of the other's random numbers.
     """
     check_model_name(name)
-    build, inputs, _ = MODELS[name]
-    check_inputs(name, inputs, input_shape)
+    input_shape = tuple(input_shape)
+    if name in MODELS:
+        build, inputs, _ = MODELS[name]
+        check_inputs(name, inputs, input_shape)
+    else:
+        build = partial(build_registered, name)
     with SEEDED, torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(seed)  # the CPU generator only: CUDA's is left alone
-        model = build(tuple(input_shape), num_classes)
+        model = build(input_shape, num_classes)
     return model.to(device)
 
 
@@ -225,7 +351,7 @@ def check_pair(dataset, model):
     transformer for anything but text: characters are indices, not numbers to multiply."""
     check_dataset_name(dataset)
     check_model_name(model)
-    text, reads_text = DATASETS[dataset].get("text", False), MODELS[model][1] == "characters"
+    text, reads_text = is_text(dataset), model in MODELS and MODELS[model][1] == "characters"
     if text and not reads_text:
         raise LtkitError(f"{dataset} holds characters, which only the 'transformer' reads; use --model transformer")
     if reads_text and not text:

@@ -18,11 +18,33 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from ltkit.engine.datasets import data_for
+from ltkit.engine.models import check_network
+from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model
-from ltkit.experiments.paths import PathResult, evaluate_line
-from ltkit.store.runs import Run
+from ltkit.experiments.paths import PathResult, evaluate_line, path_points
+from ltkit.experiments.profiles import sizes
+from ltkit.experiments.registry import register
+from ltkit.settings import Settings, setting
+
+
+@dataclass(frozen=True)
+class AlignConfig(Settings):
+    dataset: str
+    model: str
+    train: TrainConfig  # how the two networks train
+    seed: int = setting(0, "the two networks' initialisations derive from it; it orders weight matching's layers")
+    points: int = setting(30, "values of alpha at which each line is evaluated, both ends included")
+    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
+    max_sweeps: int = setting(100, "weight matching stops after this many sweeps over the layers at most")
+
+    def __post_init__(self):
+        check_network(self)
+        path_points(self.points)
+        if self.train_examples < 1:
+            raise LtkitError(f"train_examples must be 1 or more; got {self.train_examples}")
+        if self.max_sweeps < 1:
+            raise LtkitError(f"weight matching needs at least one sweep; got max_sweeps={self.max_sweeps}")
 
 
 def linear_layers(model):
@@ -90,6 +112,7 @@ class AlignResult:
     """Two independently trained networks: the straight line between them, before and after the second
     network's hidden units are reordered to match the first's."""
 
+    config: AlignConfig
     seeds: list  # of the two networks
     line: PathResult  # before alignment
     aligned: PathResult  # after
@@ -98,26 +121,62 @@ class AlignResult:
     def summary(self):
         return dict(barrier_before=self.line.barrier, barrier_after=self.aligned.barrier)
 
+    def table(self):
+        """One AlignRow per alpha: the test error on the line, and on the line after alignment."""
+        return [
+            AlignRow(before["t"], before["test_err"], after["test_err"])
+            for before, after in zip(self.line.points(), self.aligned.points())
+        ]
 
-def run_alignment(config, data=None, device="cpu", cache=True, progress=True):
-    """Align the two independently trained networks of `config` (a CurveConfig: the same two networks
-    as the curves of lesson 06) by weight matching, and measure the line between them before and after."""
-    data = data_for(config, data, device)
-    linear_layers(new_model(config, data))  # refuse a convolutional network before training anything
-    key = {**config.cache_key(), "split": data.split_id}
-    run = Run("align", key, records=(AlignResult, PathResult), enabled=cache)
-    return run.cached("result", lambda: align(config, data, cache, progress), device=data.device)
+    def to_json(self):
+        """Both lines point by point, and their barriers (what `ltkit align --json` writes)."""
+        return dict(
+            config=self.config.to_dict(),
+            seeds=self.seeds,
+            **self.summary(),
+            line=self.line.points(),
+            aligned=self.aligned.points(),
+        )
 
 
-def align(config, data, cache, progress):
-    seeds, (first, second) = independent_networks(config, data, cache, progress)
+@dataclass
+class AlignRow:
+    alpha: float
+    line_test_err: float  # before alignment
+    aligned_test_err: float
+
+
+def alignment_run(config, context):
+    """The alignment of `config`'s two networks, measured now or loaded from the cache."""
+    linear_layers(new_model(config, context.data))  # refuse a convolutional network before training anything
+    run = context.run("align", config, records=(AlignResult, PathResult, AlignConfig, TrainConfig))
+    return run.cached("result", lambda: align(config, context), device=context.device)
+
+
+def align(config, context):
+    """Weight matching between the two independently trained networks (the same two as the curves'), and
+    the line between them before and after."""
+    data = context.data
+    seeds, (first, second) = independent_networks(config, context)
     model = new_model(config, data)
     layers = linear_layers(model)
-    orders, sweeps = match_weights(first, second, layers, seed=config.seed)
+    orders, sweeps = match_weights(first, second, layers, config.max_sweeps, config.seed)
     measure = dict(data=data, points=config.points, train_examples=config.train_examples)
     return AlignResult(
+        config=config,
         seeds=list(seeds),
         line=evaluate_line(model, first, second, **measure),
         aligned=evaluate_line(model, first, permute_units(second, layers, orders), **measure),
         sweeps=sweeps,
     )
+
+
+run_alignment = register(
+    "align",
+    AlignConfig,
+    alignment_run,
+    AlignResult,
+    "the line between two independently trained networks, before and after aligning their hidden units",
+    defaults=lambda dataset, model, profile, train: sizes(profile, "curve"),  # measured as the curves are
+)
+align_config = run_alignment.config

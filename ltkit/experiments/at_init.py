@@ -16,36 +16,36 @@ https://arxiv.org/abs/2009.08576) check what such a mask knows: shuffle it withi
 the kept weights, or invert the scores (keep the worst). At-init methods keep their accuracy when shuffled
 or re-initialised, as if only each layer's fraction mattered; IMP's tickets do not.
 
-`run_prune_at_init(config)` trains every method's subnetwork at IMP's sparsities, with its checks, each
+`ltkit.run_prune_at_init(config)` trains every method's subnetwork at IMP's sparsities, with its checks, each
 from W_0 by the same recipe, all as stacks (ltkit.engine.stacked), cached one by one. IMP's checks are the
 controls its sweep trains anyway: random pruning on W_k is its mask shuffled within layers. GraSP is scored
 on the plain loss, without the temperature (logits divided by 200) of Wang et al.'s code.
 """
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 
-from ltkit.engine.datasets import data_for
-from ltkit.engine.masks import layer_kinds, random_mask_like
+from ltkit.engine.masks import RATES_HELP, SCOPE_HELP, SCOPES, keep_best, layer_kinds, random_mask_like
 from ltkit.engine.models import check_network
 from ltkit.engine.stacked import Job, save_result, train_together
 from ltkit.engine.training import TrainConfig, TrainResult
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import new_model
-from ltkit.experiments.imp import IMPConfig, run_imp
-from ltkit.experiments.profiles import pruning, sizes, training_recipe, with_overrides
+from ltkit.experiments.imp import IMPConfig, imp_sweeps
+from ltkit.experiments.profiles import pruning, sizes
+from ltkit.experiments.registry import register
+from ltkit.experiments.seeds import derived_seed
 from ltkit.experiments.stats import spread
-from ltkit.settings import Settings
-from ltkit.store.runs import Run
+from ltkit.settings import Settings, setting
 
 SCORED = ("snip", "grasp", "synflow", "magnitude")  # methods that rank weights (and can be inverted)
 METHODS = (*SCORED, "random", "imp")
 CHECKS = ("shuffled", "reinit", "inverted")
 TRAINED = [("random", ""), *((method, check) for method in SCORED for check in ("", *CHECKS))]  # per round
+COMPARED_ROUNDS = (2, 5, 8, 10, 13, 16, 20)  # IMP rounds compared, as far as the profile's sweeps go
 
 
 @dataclass(frozen=True)
@@ -55,27 +55,37 @@ class PruneAtInitConfig(Settings):
     dataset: str
     model: str
     train: TrainConfig
-    rounds: tuple = (2, 5, 8, 10)  # IMP rounds whose sparsities every method is compared at
-    seed: int = 0
-    rewind_iter: int = 0  # IMP's k
-    score_examples: int = 1000  # training examples SNIP and GraSP score on
-    synflow_iterations: int = 100
+    rounds: tuple = setting((2, 5, 8, 10), "IMP rounds whose sparsities every method is compared at", item=int)
+    seed: int = setting(0, "initialisation and data-order seed")
+    rates: object = setting(0.2, f"IMP's sweep: {RATES_HELP}")
+    scope: str = setting("layerwise", f"IMP's sweep: {SCOPE_HELP}", choices=SCOPES)
+    rewind_iter: int = setting(0, "IMP's k: its tickets rewind to the weights at iteration k")
+    score_examples: int = setting(1000, "training examples SNIP and GraSP score on")
+    synflow_iterations: int = setting(100, "SynFlow's rounds of scoring and pruning")
 
     def __post_init__(self):
         check_network(self)
         if not self.rounds or min(self.rounds) < 1:
             raise LtkitError(f"rounds must be IMP rounds of 1 or more; got {self.rounds}")
+        if self.score_examples < 1:
+            raise LtkitError(f"SNIP and GraSP need at least one example to score on; got {self.score_examples}")
+        if self.synflow_iterations < 1:
+            raise LtkitError(f"SynFlow needs at least one iteration; got {self.synflow_iterations}")
+        imp_sweep(self)  # which checks IMP's settings
 
 
-def prune_at_init_config(dataset, model, profile=None, epochs=None, **fields):
-    """The PruneAtInitConfig of `model` on `dataset` in a profile (`epochs` resizes its runs); other keyword
-    arguments replace its fields. By default it compares at IMP rounds 2, 5, 8 and 10 (64%, 33%, 17% and
-    11% of the weights pruned like LeNet), fewer if the profile's sweeps are shorter."""
-    train = training_recipe(dataset, model, profile, epochs)
-    rounds = sizes(profile, "imp")["rounds"]
-    defaults = dict(rounds=tuple(r for r in (2, 5, 8, 10, 13, 16, 20) if r <= rounds))
-    fields = with_overrides(defaults, fields, PruneAtInitConfig, "prune_at_init_config")
-    return PruneAtInitConfig(dataset, model, train, **fields)
+def imp_sweep(config):
+    """The IMP sweep (with both controls) whose rounds set the sparsities: lesson 03's, for k=0."""
+    return IMPConfig(
+        config.dataset,
+        config.model,
+        config.train,
+        rates=config.rates,
+        scope=config.scope,
+        rounds=max(config.rounds),
+        rewind_iter=config.rewind_iter,
+        seed=config.seed,
+    )
 
 
 # --- scores ------------------------------------------------------------------------------------------------
@@ -123,29 +133,23 @@ def synflow_scores(model, input_shape):
     return scores
 
 
-def top_fraction_mask(scores, weights_remaining, keep_lowest=False):
+def top_fraction_mask(scores, weights_remaining, keep_lowest=False, mask=None):
     """The mask keeping the best-scoring `weights_remaining` of all the weights scored together (the
-    highest scores, or the lowest): exactly that many, ties broken by position. Each layer keeps at least
-    its best weight, so none is cut off."""
+    highest scores, or the lowest; only among those `mask` keeps, if given), and the best weight of any
+    layer left without one, so none is cut off: masks.keep_best, the ranking IMP prunes by too."""
     signed = {name: -s if keep_lowest else s for name, s in scores.items()}
-    flat = torch.cat([s.flatten() for s in signed.values()])
-    chosen = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    chosen[torch.topk(flat, max(1, round(weights_remaining * flat.numel()))).indices] = True
-    pieces = chosen.split([s.numel() for s in signed.values()])
-    mask = {name: piece.view_as(s) for (name, s), piece in zip(signed.items(), pieces)}
-    for name, s in signed.items():
-        if not mask[name].any():
-            mask[name].view(-1)[torch.argmax(s)] = True
-    return mask
+    mask = mask or {name: torch.ones_like(s, dtype=torch.bool) for name, s in scores.items()}
+    total = sum(s.numel() for s in scores.values())
+    return keep_best(signed, mask, keep=max(1, round(weights_remaining * total)))
 
 
 def score_mask(method, config, data, weights_remaining, invert=False):
     """The mask `method` keeps at `weights_remaining` of W_0 (inverted: the worst-scoring weights)."""
+    if method == "synflow":
+        return synflow_mask(config, data, weights_remaining, invert)
     model = new_model(config, data)
     if method == "magnitude":
         scores = {name: w.detach().abs() for name, w in prunable(model).items()}
-    elif method == "synflow":
-        return synflow_mask(config, data, weights_remaining, invert)
     else:
         generator = torch.Generator().manual_seed(config.seed)
         idx = torch.randperm(len(data.y_train), generator=generator)[: config.score_examples].to(data.device)
@@ -162,21 +166,19 @@ def synflow_mask(config, data, weights_remaining, invert=False):
     have no float64)."""
     model = new_model(config, data).to("cpu").double()
     mask = {name: torch.ones_like(w, dtype=torch.bool) for name, w in prunable(model).items()}
-    pruned_score = math.inf if invert else -math.inf  # never chosen again
     for i in range(1, config.synflow_iterations + 1):
         with torch.no_grad():
             for name, w in prunable(model).items():
                 w.mul_(mask[name])
         scores = synflow_scores(model, data.input_shape)
-        scores = {name: torch.where(mask[name], s, pruned_score) for name, s in scores.items()}
-        mask = top_fraction_mask(scores, weights_remaining ** (i / config.synflow_iterations), invert)
+        mask = top_fraction_mask(scores, weights_remaining ** (i / config.synflow_iterations), invert, mask)
     return {name: keep.to(data.device) for name, keep in mask.items()}
 
 
 def check_seed(config, method, r):
     """The seed of a random choice for `method` at round r: apart for every experiment seed, method and
     round (so no two checks share a permutation, and no seed's checks repeat another seed's)."""
-    return 7_000_000 + 10_000 * config.seed + 100 * METHODS.index(method) + r
+    return derived_seed("check", config.seed, 100 * METHODS.index(method) + r)
 
 
 def shuffled(mask, seed):
@@ -188,27 +190,45 @@ def shuffled(mask, seed):
 
 
 @dataclass
+class PruneAtInitRow:
+    method: str
+    weights_remaining: float
+    final_test_acc: float
+    shuffled_final_test_acc: float  # None where the method has no such check
+    reinit_final_test_acc: float
+    inverted_final_test_acc: float
+
+
+@dataclass
 class PruneAtInitResult:
     config: PruneAtInitConfig
     weights_remaining: list  # per compared round
     results: dict = field(repr=False)  # {(method, check or "", round): TrainResult}
 
+    def table(self):
+        """One PruneAtInitRow per method and compared sparsity: the final test accuracy of the method's
+        subnetwork, and of each of its checks."""
+        return [
+            PruneAtInitRow(method, kept, *(self.final_test_acc(method, check, r) for check in ("", *CHECKS)))
+            for method in METHODS
+            for r, kept in zip(self.config.rounds, self.weights_remaining)
+        ]
+
+    def final_test_acc(self, method, check, r):
+        """The final test accuracy of `method`'s subnetwork (or of its `check`) at round r; None if not trained."""
+        result = self.results.get((method, check, r))
+        return result and result.final_test_acc
+
     def to_json(self):
         """{"methods": {method: [one row per sparsity: weights_remaining, final_test_acc, and each check's]}}."""
-        methods = {}
-        for method in METHODS:
-            rows = []
-            for r, kept in zip(self.config.rounds, self.weights_remaining):
-                row = dict(weights_remaining=kept, final_test_acc=self.results[(method, "", r)].final_test_acc)
-                for check in CHECKS:
-                    if (method, check, r) in self.results:
-                        row[f"{check}_final_test_acc"] = self.results[(method, check, r)].final_test_acc
-                rows.append(row)
-            methods[method] = rows
+        methods = {method: [] for method in METHODS}
+        for row in self.table():
+            figures = {name: value for name, value in asdict(row).items() if value is not None}
+            methods[figures.pop("method")].append(figures)
         return dict(config=self.config.to_dict(), methods=methods)
 
 
-def across_seeds(results, check=""):
+def methods_across_seeds(results, check=""):
     """Each method's final test accuracy (or that of its `check`: "shuffled", "reinit", "inverted") over
     several seeds' PruneAtInitResults, per compared sparsity: {method: {"weights_remaining", "mean", "std",
     "values"}}, the shape ltkit.course.plots.against_sparsity draws. Methods without that check are left out."""
@@ -222,74 +242,72 @@ def across_seeds(results, check=""):
     return summary
 
 
-def run_prune_at_init(config, data=None, device="cpu", cache=True, progress=True):
+def prune_at_init(config, context):
     """Every method at IMP's sparsities (config.rounds), with the checks, trained and cached."""
-    data = data_for(config, data, device)
-    imp = run_imp(imp_sweep(config), data=data, cache=cache, progress=progress)
-    run = Run("prune_at_init", {**config.cache_key(), "split": data.split_id}, records=(TrainResult,), enabled=cache)
+    imp = imp_sweeps([imp_sweep(config)], context)[0]
+    run = context.run("prune_at_init", config, records=(TrainResult,))
     results, jobs = {}, []
     for r in config.rounds:
-        record = imp.rounds[r]
-        results[("imp", "", r)] = record.results["ticket"]
-        results[("imp", "shuffled", r)] = record.results["random_mask"]
-        results[("imp", "reinit", r)] = record.results["reinit"]
-        steps = {(method, check, r): f"{method}_{check or 'plain'}_round{r:02d}" for method, check in TRAINED}
-        results.update({key: run.load(step, data.device) for key, step in steps.items() if run.has(step)})
-        if all(key in results for key in steps):
-            continue  # the whole round is cached: no scoring either
-        for method, check, state, mask, start in starts(config, data, record):
-            key = (method, check, r)
-            if key in results:
-                continue
-            model = new_model(config, data)
-            model.load_state_dict(state)
-            done = partial(save_result, run, steps[key], results, key)
-            jobs.append(Job(model, config.train, mask, config.seed, start, f"{method} {check} {r}".strip(), done))
-    train_together(jobs, data, progress)
+        jobs += round_jobs(config, context.data, run, imp.rounds[r], results)
+    train_together(jobs, context.data, context.progress)
     kept = [imp.rounds[r].weights_remaining for r in config.rounds]
     return PruneAtInitResult(config=config, weights_remaining=kept, results=results)
 
 
-def imp_sweep(config):
-    """The IMP sweep (with both controls) whose rounds set the sparsities: lesson 03's, for k=0."""
-    paper = pruning(config.model)
-    return IMPConfig(
-        config.dataset,
-        config.model,
-        config.train,
-        rates=paper["rates"],
-        scope=paper["scope"],
-        rounds=max(config.rounds),
-        rewind_iter=config.rewind_iter,
-        seed=config.seed,
-    )
+def round_jobs(config, data, run, record, results):
+    """The networks still to train at IMP's round `record`, as Jobs; what is done goes into `results` at
+    once. IMP's own checks are the controls its sweep trains anyway: random pruning (its mask shuffled
+    within layers, on W_k) and random re-initialisation."""
+    r = record.round
+    results[("imp", "", r)] = record.results["ticket"]
+    results[("imp", "shuffled", r)] = record.results["random_mask"]
+    results[("imp", "reinit", r)] = record.results["reinit"]
+    steps = {(method, check, r): f"{method}_{check or 'plain'}_round{r:02d}" for method, check in TRAINED}
+    results.update({key: run.load(step, data.device) for key, step in steps.items() if run.has(step)})
+    if all(key in results for key in steps):
+        return []  # the whole round is cached: no scoring either
+    jobs = []
+    for method, check, state, mask in subnetworks(config, data, record):
+        key = (method, check, r)
+        if key not in results:
+            model = new_model(config, data)
+            model.load_state_dict(state)
+            done = partial(save_result, run, steps[key], results, key)
+            jobs.append(Job(model, config.train, mask, config.seed, 0, f"{method} {check} {r}".strip(), done))
+    return jobs
 
 
-def random_uniform(mask, weights_remaining, seed):
-    """Random pruning: every layer keeps the same fraction `weights_remaining` of its weights, at random."""
-    generator = torch.Generator().manual_seed(seed)
-    counts = {name: max(1, round(weights_remaining * keep.numel())) for name, keep in mask.items()}
-    return random_mask_like({name: full_count(keep, counts[name]) for name, keep in mask.items()}, generator)
-
-
-def full_count(keep, count):
-    """A mask of `keep`'s shape keeping its first `count` positions (random_mask_like then scatters them)."""
-    flat = torch.zeros(keep.numel(), dtype=torch.bool, device=keep.device)
-    flat[:count] = True
-    return flat.view_as(keep)
-
-
-def starts(config, data, record):
-    """(method, check, weights, mask, start iteration) of every network to train at IMP's round `record`.
-    IMP's own checks are its sweep's controls: random pruning (its mask shuffled within layers, on W_k)
-    and random re-initialisation."""
+def subnetworks(config, data, record):
+    """(method, check, weights, mask) of every network trained at IMP's round `record`, all from iteration
+    0: random pruning (each layer keeps IMP's fraction, at random), and each scored method's mask, plain,
+    shuffled within layers, on re-initialised weights, and from its inverted scores."""
     w0 = new_model(config, data).state_dict()
     kept = record.weights_remaining
-    yield "random", "", w0, random_uniform(record.mask, kept, check_seed(config, "random", record.round)), 0
+    random_order = torch.Generator().manual_seed(check_seed(config, "random", record.round))
+    yield "random", "", w0, random_mask_like(record.mask, random_order, weights_remaining=kept)
     for method in SCORED:
         seed = check_seed(config, method, record.round)
         mask = score_mask(method, config, data, kept)
-        yield method, "", w0, mask, 0
-        yield method, "shuffled", w0, shuffled(mask, seed), 0
-        yield method, "reinit", new_model(config, data, seed=seed).state_dict(), mask, 0
-        yield method, "inverted", w0, score_mask(method, config, data, kept, invert=True), 0
+        yield method, "", w0, mask
+        yield method, "shuffled", w0, shuffled(mask, seed)
+        yield method, "reinit", new_model(config, data, seed=seed).state_dict(), mask
+        yield method, "inverted", w0, score_mask(method, config, data, kept, invert=True)
+
+
+def at_init_defaults(dataset, model, profile, train):
+    """IMP pruned as the paper prunes the network (lesson 03's sweep), compared at rounds 2, 5, 8 and 10
+    (64%, 33%, 17% and 11% of the weights left, pruned like LeNet), and 13, 16, 20 where the profile's
+    sweeps go that far; fewer where they are shorter."""
+    rounds = sizes(profile, "imp")["rounds"]
+    return dict(**pruning(model), rounds=tuple(r for r in COMPARED_ROUNDS if r <= rounds))
+
+
+run_prune_at_init = register(
+    "prune-at-init",
+    PruneAtInitConfig,
+    prune_at_init,
+    PruneAtInitResult,
+    "SNIP, GraSP, SynFlow, magnitude and random pruning at initialisation against IMP, with their checks",
+    defaults=at_init_defaults,
+)
+prune_at_init_config = run_prune_at_init.config

@@ -3,22 +3,20 @@
 Two networks trained from different initialisations are separated by a barrier on the straight line
 between them, yet a simple curve with one trained bend joins them at low error: a quadratic Bezier curve
 or a polygonal chain. The bend is trained so that the whole curve has a low training loss. The plane
-through the two networks and the bend shows the valley the curve follows.
+through the two networks and the bend (ltkit.experiments.plane) shows the valley the curve follows.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ltkit.engine.datasets import data_for
 from ltkit.engine.models import check_network
 from ltkit.engine.progress import progress_bar
 from ltkit.engine.training import (
     TrainConfig,
-    evaluate,
     learning_rate,
     make_optimizer,
     set_learning_rate,
@@ -33,11 +31,10 @@ from ltkit.experiments.paths import (
     interpolate,
     lerp,
     path_points,
-    recompute_batchnorm,
 )
-from ltkit.experiments.profiles import sizes, training_recipe, with_overrides
-from ltkit.settings import Settings
-from ltkit.store.runs import Run
+from ltkit.experiments.profiles import sizes
+from ltkit.experiments.registry import register
+from ltkit.settings import Settings, setting
 
 
 def bezier(w1, theta, w2, t):
@@ -53,35 +50,39 @@ def polychain(w1, theta, w2, t):
 CURVES = {"bezier": bezier, "polychain": polychain}
 
 
-def check_curve(kind):
-    if kind not in CURVES:
-        raise LtkitError(f"unknown curve {kind!r}; choose one of: {', '.join(CURVES)}")
+def check_curve(shape):
+    if shape not in CURVES:
+        raise LtkitError(f"unknown curve {shape!r}; choose one of: {', '.join(CURVES)}")
 
 
 @dataclass(frozen=True)
 class CurveConfig(Settings):
-    NOT_IN_KEY = ("plane_resolution",)  # the plane's own cache key holds it; the curve does not depend on it
-
     dataset: str
     model: str
     train: TrainConfig  # how the two networks train, and the curve's optimizer, length and schedule
-    seed: int = 0
-    points: int = 30  # values of t at which a path is evaluated, both ends included
-    train_examples: int = 10_000  # training examples for training loss/error and BatchNorm statistics
-    weight_decay: float = 0.0  # L2 penalty on w(t) while the curve trains
-    plane_resolution: int = 21  # grid points per side of the loss-surface picture
+    shape: str = setting("bezier", "the curve's shape", aliases=("--kind",), choices=tuple(CURVES))
+    seed: int = setting(0, "the two networks' initialisations derive from it; it orders the curve's batches")
+    points: int = setting(30, "values of t at which a path is evaluated, both ends included")
+    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
+    weight_decay: float = setting(0.0, "L2 penalty on w(t) while the curve trains (default: the recipe's)")
 
     def __post_init__(self):
         check_network(self)
+        check_curve(self.shape)
         path_points(self.points)
+        if self.train_examples < 1:
+            raise LtkitError(f"train_examples must be 1 or more; got {self.train_examples}")
+        if self.weight_decay < 0:
+            raise LtkitError(f"weight_decay must be 0 or more; got {self.weight_decay}")
+
+    def as_curve(self):
+        """These settings as a CurveConfig (a PlaneConfig's without the picture's): what the curve is keyed by."""
+        return CurveConfig(**{f.name: getattr(self, f.name) for f in fields(CurveConfig)})
 
 
-def curve_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The CurveConfig of `model` on `dataset` in a profile: the training recipe, its weight decay as
-    the curve's L2 penalty, the profile's sizes. Keyword arguments replace fields."""
-    train_config = training_recipe(dataset, model, profile, epochs, lr)
-    defaults = dict(weight_decay=train_config.weight_decay, **sizes(profile, "curve"))
-    return CurveConfig(dataset, model, train_config, **with_overrides(defaults, fields, CurveConfig, "curve_config"))
+def curve_defaults(dataset, model, profile, train):
+    """The curve's settings in a profile: the recipe's weight decay as its L2 penalty, the profile's sizes."""
+    return dict(weight_decay=train.weight_decay, **sizes(profile, "curve"))
 
 
 class Curve(nn.Module):
@@ -93,10 +94,10 @@ class Curve(nn.Module):
     straight line: training bends the line away from the barrier.
     """
 
-    def __init__(self, model, start, end, kind="bezier"):
+    def __init__(self, model, start, end, shape="bezier"):
         super().__init__()
-        check_curve(kind)
-        self.kind = kind
+        check_curve(shape)
+        self.shape = shape
         self.names = [name for name, _ in model.named_parameters()]
         self.start = {name: value.detach().clone() for name, value in start.items()}
         self.end = {name: value.detach().clone() for name, value in end.items()}
@@ -104,8 +105,8 @@ class Curve(nn.Module):
 
     def weights_at(self, t):
         """{parameter name: w(t)}, differentiable with respect to the bend."""
-        shape = CURVES[self.kind]
-        return {name: shape(self.start[name], theta, self.end[name], t) for name, theta in zip(self.names, self.bend)}
+        along = CURVES[self.shape]
+        return {name: along(self.start[name], theta, self.end[name], t) for name, theta in zip(self.names, self.bend)}
 
     @torch.no_grad()
     def state_at(self, t):
@@ -132,7 +133,7 @@ def train_curve(curve, model, data, config, weight_decay=0.0, seed=0, progress=T
     batches = training_batches(data, config, seed)
     model.train()
     losses = []
-    for iteration in progress_bar(progress, f"fitting a {curve.kind} curve", iterable=range(config.iterations)):
+    for iteration in progress_bar(progress, f"fitting a {curve.shape} curve", iterable=range(config.iterations)):
         set_learning_rate(optimizer, learning_rate(config, iteration))
         x, y = next(batches)
         t = torch.rand((), generator=t_generator).item()
@@ -150,7 +151,7 @@ def train_curve(curve, model, data, config, weight_decay=0.0, seed=0, progress=T
 class CurveResult:
     """Two independently trained networks, the straight line between them and a fitted curve."""
 
-    kind: str
+    config: CurveConfig
     line: PathResult
     curve: PathResult
     bend: dict  # theta, {parameter name: tensor}
@@ -166,25 +167,53 @@ class CurveResult:
             ends_test_err=sum(self.curve.ends_test_err) / 2,
         )
 
+    def table(self):
+        """One CurveRow per t: the test error and training loss on the line and on the curve."""
+        return [
+            CurveRow(line["t"], line["test_err"], curve["test_err"], line["train_loss"], curve["train_loss"])
+            for line, curve in zip(self.line.points(), self.curve.points())
+        ]
 
-def run_curve(config, kind="bezier", data=None, device="cpu", cache=True, progress=True):
-    """Fit a `kind` curve between the two independently trained networks of `config`; a CurveResult.
-    The curve trains for as many iterations, with the same optimizer and schedule, as one network."""
-    check_curve(kind)
-    data = data_for(config, data, device)
-    key = {**config.cache_key(), "split": data.split_id, "curve": kind}
-    run = Run("curve", key, records=(CurveResult, PathResult), enabled=cache)
-    return run.cached("result", lambda: fit_curve(config, kind, data, cache, progress), device=data.device)
+    def to_json(self):
+        """Both paths point by point, and their barriers (what `ltkit curve --json` writes)."""
+        return dict(
+            config=self.config.to_dict(),
+            kind=self.config.shape,
+            seeds=self.seeds,
+            line=self.line.points(),
+            curve=self.curve.points(),
+            barrier_line=self.line.barrier,
+            barrier_curve=self.curve.barrier,
+        )
 
 
-def fit_curve(config, kind, data, cache, progress):
-    seeds, (start, end) = independent_networks(config, data, cache, progress)
+@dataclass
+class CurveRow:
+    t: float
+    line_test_err: float
+    curve_test_err: float
+    line_train_loss: float
+    curve_train_loss: float
+
+
+def curve_run(config, context):
+    """The curve of `config`, fitted now or loaded from the cache (the plane reuses it)."""
+    config = config.as_curve()
+    run = context.run("curve", config, records=(CurveResult, PathResult, CurveConfig, TrainConfig))
+    return run.cached("result", lambda: fit_curve(config, context), device=context.device)
+
+
+def fit_curve(config, context):
+    """Fit the bend between the two independently trained networks, for as many iterations, with the same
+    optimizer and schedule, as one network trains; then measure the line and the curve."""
+    data = context.data
+    seeds, (start, end) = independent_networks(config, context)
     model = new_model(config, data)
-    curve = Curve(model, start, end, kind)
-    losses = train_curve(curve, model, data, config.train, config.weight_decay, config.seed, progress)
+    curve = Curve(model, start, end, config.shape)
+    losses = train_curve(curve, model, data, config.train, config.weight_decay, config.seed, context.progress)
     measure = dict(data=data, points=config.points, train_examples=config.train_examples)
     return CurveResult(
-        kind=kind,
+        config=config,
         line=evaluate_line(model, start, end, **measure),
         curve=evaluate_path(model, curve.state_at, **measure),
         bend=curve.bend_state(),
@@ -193,71 +222,12 @@ def fit_curve(config, kind, data, cache, progress):
     )
 
 
-# --- the plane through the two networks and the bend ----------------------------------------------------
-
-
-def plane_coordinates(start, end, bend, names):
-    """An orthonormal basis of the plane through the two ends and the bend (weights flattened over `names`):
-    the origin at `start`, u along the line to `end`, v towards the bend. Returns (origin, u, v) and the
-    (x, y) coordinates of the three points; a quadratic Bezier curve lies in this plane."""
-    flat = lambda state: torch.cat([state[name].flatten() for name in names])
-    origin, to_end, to_bend = flat(start), flat(end) - flat(start), flat(bend) - flat(start)
-    u = to_end / to_end.norm()
-    v = to_bend - (to_bend @ u) * u
-    v = v / v.norm()
-    points = dict(start=(0.0, 0.0), end=(to_end.norm().item(), 0.0), bend=((to_bend @ u).item(), (to_bend @ v).item()))
-    return (origin, u, v), points
-
-
-@dataclass
-class PlaneResult:
-    x: list  # grid coordinates along the line
-    y: list  # and towards the bend
-    test_err: list  # rows along y, columns along x
-    points: dict  # the (x, y) of "start", "end" and "bend"
-
-
-def evaluate_plane(model, start, end, bend, data, resolution=21, margin=0.25, train_examples=10_000, progress=False):
-    """Test error on a grid over the plane through two networks and a curve's bend (Garipov et al., Fig. 1).
-
-    The grid covers the three points with `margin` (a fraction of the end-to-end distance) around them.
-    Buffers (BatchNorm statistics) are recomputed at every grid point, as along a path.
-    """
-    names = [name for name, _ in model.named_parameters()]
-    (origin, u, v), points = plane_coordinates(start, end, bend, names)
-    span = points["end"][0]
-    xs = torch.linspace(-margin * span, (1 + margin) * span, resolution).tolist()
-    top = max(points["bend"][1], 0.0) + margin * span
-    ys = torch.linspace(min(points["bend"][1], 0.0) - margin * span, top, resolution).tolist()
-    x_train = data.x_train[:train_examples]
-    sizes_ = [start[name].numel() for name in names]
-    errors = []
-    for y in progress_bar(progress, "evaluating the plane", iterable=ys):
-        row = []
-        for x in xs:
-            flat = origin + x * u + y * v
-            weights = {name: piece.view_as(start[name]) for name, piece in zip(names, flat.split(sizes_))}
-            with torch.no_grad():
-                model.load_state_dict({**start, **weights})
-            recompute_batchnorm(model, x_train)
-            row.append(1 - evaluate(model, data.x_test, data.y_test)[1])
-        errors.append(row)
-    return PlaneResult(x=xs, y=ys, test_err=errors, points=points)
-
-
-def run_plane(config, kind="bezier", data=None, device="cpu", cache=True, progress=True):
-    """The test-error surface on the plane through `run_curve`'s two networks and its bend; cached."""
-    data = data_for(config, data, device)
-    key = {**config.to_dict(), "split": data.split_id, "curve": kind}  # every field, plane_resolution too
-    run = Run("plane", key, records=(PlaneResult,), enabled=cache)
-
-    def compute():
-        curve = run_curve(config, kind, data=data, cache=cache, progress=progress)
-        _, (start, end) = independent_networks(config, data, cache, progress)
-        model = new_model(config, data)
-        resolution, examples = config.plane_resolution, config.train_examples
-        return evaluate_plane(
-            model, start, end, curve.bend, data, resolution, train_examples=examples, progress=progress
-        )
-
-    return run.cached("result", compute, device=data.device)
+run_curve = register(
+    "curve",
+    CurveConfig,
+    curve_run,
+    CurveResult,
+    "a low-error curve between two independently trained networks, against the straight line",
+    defaults=curve_defaults,
+)
+curve_config = run_curve.config

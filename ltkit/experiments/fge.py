@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ltkit.engine.datasets import data_for
 from ltkit.engine.models import check_network
 from ltkit.engine.progress import progress_bar
 from ltkit.engine.training import (
@@ -32,9 +31,10 @@ from ltkit.engine.training import (
 )
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import dense_states, dense_weights, new_model
-from ltkit.experiments.profiles import sizes, training_recipe, with_overrides
-from ltkit.settings import Settings
-from ltkit.store.runs import Run
+from ltkit.experiments.profiles import sizes
+from ltkit.experiments.registry import register
+from ltkit.experiments.seeds import derived_seed
+from ltkit.settings import Settings, setting
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,12 @@ class FGEConfig(Settings):
     dataset: str
     model: str
     train: TrainConfig  # how the start network and the independent members train; FGE's optimizer
-    seed: int = 0
-    cycles: int = 8
-    cycle: int = 200  # iterations per learning-rate cycle (even: its minimum is the middle)
-    lr_high: float = 1e-3
-    lr_low: float = 1e-5
-    independent: int = 2  # networks in the independently trained ensemble
+    seed: int = setting(0, "the start network's initialisation and data-order seed")
+    cycles: int = setting(8, "learning-rate cycles, one snapshot each")
+    cycle: int = setting(200, "iterations per learning-rate cycle (even: its minimum is the middle)")
+    lr_high: float = setting(1e-3, "the cyclic learning rate's highest value")
+    lr_low: float = setting(1e-5, "its lowest, where each snapshot is taken")
+    independent: int = setting(2, "networks in the independently trained ensemble FGE is compared with")
 
     def __post_init__(self):
         check_network(self)
@@ -66,22 +66,20 @@ class FGEConfig(Settings):
     @property
     def independent_seeds(self):
         """Seeds of the independent members: none is FGE's own seed, nor another experiment seed's."""
-        return [10_000 + self.independent * self.seed + i for i in range(self.independent)]
+        return [derived_seed("ensemble", self.independent * self.seed, i) for i in range(self.independent)]
 
 
-def fge_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The FGEConfig of `model` on `dataset` in a profile: the training recipe, and the profile's
-    cycles (a cycle's length is a fraction of one run; the learning rates multiples of the recipe's)."""
-    train_config = training_recipe(dataset, model, profile, epochs, lr)
+def fge_defaults(dataset, model, profile, train):
+    """FGE's settings in a profile: its cycles (a cycle's length is a fraction of one run, rounded to an
+    even number of iterations; the learning rates multiples of the recipe's)."""
     preset = sizes(profile, "fge")
-    defaults = dict(
+    return dict(
         cycles=preset["cycles"],
-        cycle=max(2, 2 * round(preset["cycle"] * train_config.iterations / 2)),
-        lr_high=preset["lr_high"] * train_config.lr,
-        lr_low=preset["lr_low"] * train_config.lr,
+        cycle=max(2, 2 * round(preset["cycle"] * train.iterations / 2)),
+        lr_high=preset["lr_high"] * train.lr,
+        lr_low=preset["lr_low"] * train.lr,
         independent=preset["independent"],
     )
-    return FGEConfig(dataset, model, train_config, **with_overrides(defaults, fields, FGEConfig, "fge_config"))
 
 
 def cyclic_learning_rate(iteration, cycle, lr_high, lr_low):
@@ -141,38 +139,71 @@ def ensemble_accuracy(model, states, x, y, batch_size=2000):
 
 @dataclass
 class FGEResult:
-    """Test accuracies at one budget (iterations): FGE's ensemble and its baselines."""
+    """Test accuracies at one budget (config.budget iterations): FGE's ensemble and its baselines."""
 
-    budget: int
+    config: FGEConfig
     start_acc: float  # the trained network FGE starts from (the recipe's iterations, fewer than B)
     fge_acc: float
     single_acc: float
     annealed_single_acc: float
     independent_acc: float
-    independent_seeds: list
     snapshots: list  # per snapshot: iteration, lr, test_acc
     ensemble_accs: list  # the accuracy of the ensemble of the first n snapshots, n = 1, 2, ...
+
+    @property
+    def budget(self):
+        return self.config.budget
+
+    @property
+    def independent_seeds(self):
+        return self.config.independent_seeds
 
     @property
     def best_snapshot_acc(self):
         return max(s["test_acc"] for s in self.snapshots)
 
     def summary(self):
-        """The figures of the command line's JSON."""
-        figures = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return {**figures, "best_snapshot_acc": self.best_snapshot_acc}
+        """Every figure: the budget, each accuracy, the independent members' seeds, the snapshots."""
+        figures = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "config"}
+        extra = ("budget", "independent_seeds", "best_snapshot_acc")
+        return {**figures, **{name: getattr(self, name) for name in extra}}
+
+    def table(self):
+        """One FGERow per network or ensemble compared, all at the same budget but the start network."""
+        config, members = self.config, self.config.independent
+        return [
+            FGERow("start network", 1, config.train.iterations, self.start_acc),
+            FGERow("FGE ensemble", len(self.snapshots), self.budget, self.fge_acc),
+            FGERow("best FGE snapshot (chosen on the test set)", 1, self.budget, self.best_snapshot_acc),
+            FGERow("single network, whole budget", 1, self.budget, self.single_acc),
+            FGERow("start network trained on, learning rate annealed", 1, self.budget, self.annealed_single_acc),
+            FGERow("independent ensemble", members, members * (self.budget // members), self.independent_acc),
+        ]
+
+    def to_json(self):
+        """The settings and every figure (what `ltkit fge --json` writes)."""
+        return dict(config=self.config.to_dict(), **self.summary())
 
 
-def run_fge(config, data=None, device="cpu", cache=True, progress=True):
-    """FGE from one trained network against its baselines at the same budget; an FGEResult, cached."""
-    data = data_for(config, data, device)
-    run = Run("fge", {**config.cache_key(), "split": data.split_id}, records=(FGEResult,), enabled=cache)
-    return run.cached("result", lambda: compare_fge(config, data, cache, progress), device=data.device)
+@dataclass
+class FGERow:
+    compared: str
+    networks: int  # whose softmax outputs are averaged
+    iterations: int  # of training in all, for all of them together
+    test_acc: float
 
 
-def compare_fge(config, data, cache, progress):
+def fge_run(config, context):
+    """FGE from one trained network against its baselines at the same budget, compared now or loaded from
+    the cache."""
+    run = context.run("fge", config, records=(FGEResult, FGEConfig, TrainConfig))
+    return run.cached("result", lambda: compare_fge(config, context), device=context.device)
+
+
+def compare_fge(config, context):
+    data, progress = context.data, context.progress
     model = new_model(config, data)
-    start_state = dense_weights(config, data, config.seed, cache=cache, progress=progress)
+    start_state = dense_weights(config, context, config.seed)
     accuracy = lambda states: ensemble_accuracy(model, states, data.x_test, data.y_test)
     start_acc = accuracy([start_state])
 
@@ -186,16 +217,26 @@ def compare_fge(config, data, cache, progress):
     schedule = lambda step: annealed_learning_rate(step, extra, config.lr_high, config.lr_low)
     train_on(annealed, data, config.train, extra, schedule, config.seed, progress=progress, desc="annealed single")
 
-    single = dense_weights(config, data, config.seed, config.budget, cache, progress)
-    members = dense_states(config, data, config.independent_seeds, config.budget // config.independent, cache, progress)
+    single = dense_weights(config, context, config.seed, config.budget)
+    members = dense_states(config, context, config.independent_seeds, config.budget // config.independent)
     return FGEResult(
-        budget=config.budget,
+        config=config,
         start_acc=start_acc,
         fge_acc=accuracy([s["state"] for s in snapshots]),  # the last of ensemble_accs
         single_acc=accuracy([single]),
         annealed_single_acc=evaluate(annealed, data.x_test, data.y_test)[1],
         independent_acc=accuracy(members),
-        independent_seeds=config.independent_seeds,
         snapshots=[dict(iteration=s["iteration"], lr=s["lr"], test_acc=accuracy([s["state"]])) for s in snapshots],
         ensemble_accs=[accuracy([s["state"] for s in snapshots[:n]]) for n in range(1, len(snapshots) + 1)],
     )
+
+
+run_fge = register(
+    "fge",
+    FGEConfig,
+    fge_run,
+    FGEResult,
+    "fast geometric ensembling against one network and an independent ensemble at the same budget",
+    defaults=fge_defaults,
+)
+fge_config = run_fge.config

@@ -8,26 +8,26 @@ early iteration k, rather than to 0, finds tickets in larger networks.
 
 Besides the dense network, each k can measure the IMP ticket at a given sparsity (IMP rewinding to k) and
 its two controls, the random mask and the random re-initialisation: is it sparsity that makes a network
-stable, or IMP's mask? Every (k, arm, pair of copies) is cached on its own, so more pairs extend a result.
+stable, or IMP's mask? Every (arm, k, pair of copies) is cached on its own, so more pairs or more k extend
+a result, and the dense network's copies are shared by analyses at every sparsity.
 """
 
-import functools
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
-from ltkit.engine.datasets import data_for
-from ltkit.engine.masks import as_rates, check_pruning, layer_kinds
+from ltkit.engine.masks import RATES_HELP, SCOPE_HELP, SCOPES, as_rates, check_pruning, layer_kinds
 from ltkit.engine.models import check_network
 from ltkit.engine.stacked import Job, train_together
 from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model, rewind_weights
-from ltkit.experiments.imp import IMPConfig, arm_start, run_imp
+from ltkit.experiments.imp import IMPConfig, arm_start, imp_sweeps
 from ltkit.experiments.paths import PathResult, evaluate_line, path_points
-from ltkit.experiments.profiles import pruning, sizes, training_recipe, with_overrides
-from ltkit.settings import Settings
-from ltkit.store.runs import Run
+from ltkit.experiments.profiles import pruning, sizes
+from ltkit.experiments.registry import Context, register
+from ltkit.experiments.seeds import derived_seed
+from ltkit.settings import Settings, setting
 
 MEASURED = ("dense", "ticket", "random_mask", "reinit")  # the networks whose copies can be compared
 STABLE_BELOW = 0.02  # a barrier under 2 points of test error: stable (Frankle et al.'s convention)
@@ -35,17 +35,28 @@ STABLE_BELOW = 0.02  # a barrier under 2 points of test error: stable (Frankle e
 
 @dataclass(frozen=True)
 class InstabilityConfig(Settings):
-    NOT_IN_KEY = ("pairs",)  # every pair is cached on its own: more pairs extend a result
+    NOT_IN_KEY = ("pairs", "rewind_iters", "arms")  # each (arm, k, pair) is cached on its own: more extend a result
 
     dataset: str
     model: str
     train: TrainConfig  # how the network and its copies train
-    seed: int = 0
-    rates: object = 0.2  # IMP's pruning rates and scope, for the ticket and its controls
-    scope: str = "layerwise"
-    points: int = 30  # values of alpha on the line, both ends included (Frankle et al.: 30)
-    train_examples: int = 10_000  # training examples for the training loss/error and BatchNorm statistics
-    pairs: int = 1  # pairs of copies whose barriers are averaged
+    seed: int = setting(0, "initialisation and data-order seed")
+    rates: object = setting(0.2, RATES_HELP)
+    scope: str = setting("layerwise", SCOPE_HELP, choices=SCOPES)
+    points: int = setting(30, "values of alpha on the line, both ends included (Frankle et al.: 30)")
+    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
+    pairs: int = setting(1, "pairs of copies per k, whose barriers are averaged")
+    rewind_iters: tuple = setting((0,), "iterations k at which the copies split", aliases=("--rewind",), item=int)
+    weights_remaining: float = setting(
+        None,
+        "also the IMP ticket keeping about this fraction of the weights, and its two controls",
+        aliases=("--sparsity",),
+    )
+    arms: tuple = setting(
+        (),
+        f"the networks measured, among {', '.join(MEASURED)} (default: dense, and all four with weights_remaining)",
+        item=str,
+    )
 
     def __post_init__(self):
         check_network(self)
@@ -53,15 +64,27 @@ class InstabilityConfig(Settings):
         path_points(self.points)
         if self.pairs < 1:
             raise LtkitError(f"instability needs at least one pair of copies; got pairs={self.pairs}")
+        check_rewind_iters(self.rewind_iters, self.train)
+        if self.weights_remaining is not None and not 0 < self.weights_remaining < 1:
+            raise LtkitError(f"weights_remaining must be a fraction in (0, 1); got {self.weights_remaining}")
+        unknown = [arm for arm in self.arms if arm not in MEASURED]
+        if unknown:
+            raise LtkitError(f"arms must be among {', '.join(MEASURED)}; got {', '.join(map(str, unknown))}")
+        if self.weights_remaining is None and set(self.arms) - {"dense"}:
+            raise LtkitError("every arm but dense needs weights_remaining: give it, or measure arms=('dense',)")
+
+    @property
+    def measured_arms(self):
+        """The arms measured: `arms`, or by default the dense network, and with a sparsity all four."""
+        return self.arms or (MEASURED if self.weights_remaining is not None else ("dense",))
 
 
-def instability_config(dataset, model, profile=None, epochs=None, lr=None, **fields):
-    """The InstabilityConfig of `model` on `dataset` in a profile: the training recipe
-    (profiles.training_recipe), the paper's pruning, the profile's sizes. Keyword arguments replace fields."""
-    train_config = training_recipe(dataset, model, profile, epochs, lr)
-    defaults = {**pruning(model), **sizes(profile, "instability")}
-    fields = with_overrides(defaults, fields, InstabilityConfig, "instability_config")
-    return InstabilityConfig(dataset, model, train_config, **fields)
+def check_rewind_iters(rewind_iters, train):
+    if not rewind_iters:
+        raise LtkitError("rewind_iters needs at least one iteration k, like rewind_iters=(0, 100)")
+    for k in rewind_iters:
+        if not 0 <= k < train.iterations:
+            raise LtkitError(f"rewind iteration {k} must be in 0..{train.iterations - 1}, the run's length; lower it")
 
 
 @dataclass
@@ -87,7 +110,7 @@ class Instability:
         return sum(self.final_test_accs) / len(self.final_test_accs)
 
     def summary(self):
-        """The figures of the command line's JSON (no lines)."""
+        """The figures, without the lines."""
         return dict(
             barrier=self.barrier,
             barrier_std=self.barrier_std,
@@ -96,6 +119,54 @@ class Instability:
             final_test_acc=self.final_test_acc,
             weights_remaining=self.weights_remaining,
         )
+
+    def to_json(self):
+        """The figures, the test errors of the first pair's ends, and every pair's line point by point."""
+        lines = [line.points() for line in self.lines]
+        return {**self.summary(), "test_err_ends": self.lines[0].ends_test_err, "line": lines[0], "lines": lines}
+
+
+@dataclass
+class InstabilityRow:
+    k: int
+    arm: str
+    weights_remaining: float
+    barrier: float  # mean over pairs
+    barrier_std: float
+    pairs: int
+    final_test_acc: float  # mean over the copies
+
+
+@dataclass
+class InstabilityResult:
+    config: InstabilityConfig
+    rows: list  # per k: {"k": k, arm: Instability, ...}, the arms in the order measured
+
+    def table(self):
+        """One InstabilityRow per k and arm."""
+        return [
+            InstabilityRow(
+                row["k"],
+                arm,
+                record.weights_remaining,
+                record.barrier,
+                record.barrier_std,
+                len(record.barriers),
+                record.final_test_acc,
+            )
+            for row in self.rows
+            for arm, record in arms_of(row).items()
+        ]
+
+    def to_json(self):
+        """What `ltkit instability --json` writes: per k, each arm's figures and lines."""
+        arms = lambda row: {arm: record.to_json() for arm, record in arms_of(row).items()}
+        return dict(config=self.config.to_dict(), rewind=[dict(k=row["k"], **arms(row)) for row in self.rows])
+
+
+def arms_of(row):
+    """{arm: Instability} of a row of InstabilityResult.rows."""
+    return {arm: record for arm, record in row.items() if arm != "k"}
 
 
 @dataclass
@@ -108,39 +179,33 @@ class CopiesPair:
     weights_remaining: float
 
 
-def run_instability(
-    config, rewind_iters, weights_remaining=None, arms=None, data=None, device="cpu", cache=True, progress=True
-):
+def measure_instability(config, context):
     """The barrier between copies of a network at iteration k trained on with different data orders.
 
-    For each k in `rewind_iters`, each arm in `arms`: "dense", and, at `weights_remaining` (a fraction),
+    For each k of config.rewind_iters, each of config.measured_arms: "dense", and, at config.weights_remaining,
     "ticket" (the IMP subnetwork nearest that sparsity, IMP rewinding to k), "random_mask" and "reinit" (its
-    controls; all three by default when weights_remaining is given). Copies restart the optimizer at k,
-    as IMP's rewound runs do; the learning-rate schedule continues from k.
-    Returns one dict per k: {"k": k, arm: Instability, ...}.
+    controls). Copies restart the optimizer at k, as IMP's rewound runs do; the learning-rate schedule
+    continues from k.
     """
-    for k in rewind_iters:
-        if not 0 <= k < config.train.iterations:
-            raise LtkitError(f"rewind iteration {k} must be in 0..{config.train.iterations - 1}, the run's length")
-    arms = arms or (MEASURED if weights_remaining is not None else ("dense",))
-    unknown = set(arms) - set(MEASURED)
-    if unknown or (weights_remaining is None and set(arms) != {"dense"}):
-        raise LtkitError(f"arms must be among {', '.join(MEASURED)}; every arm but dense needs weights_remaining")
-    data = data_for(config, data, device)
-    return [
-        dict(k=k, **{arm: arm_instability(config, data, k, arm, weights_remaining, cache, progress) for arm in arms})
-        for k in rewind_iters
+    rows = [
+        dict(k=k, **{arm: arm_instability(config, context, k, arm) for arm in config.measured_arms})
+        for k in config.rewind_iters
     ]
+    return InstabilityResult(config, rows)
 
 
-def arm_instability(config, data, k, arm, weights_remaining, cache, progress):
-    key = {**config.cache_key(), "split": data.split_id, "arm": arm}
-    if arm != "dense":
-        key["weights_remaining"] = weights_remaining
-    run = Run("instability", key, records=(CopiesPair, PathResult), enabled=cache)
-    start = functools.cache(partial(start_of, config, data, k, arm, weights_remaining, cache, progress))
-    steps = [f"k{k:06d}_pair{pair}" for pair in range(config.pairs)]
-    pairs = {step: run.load(step, data.device) for step in steps if run.has(step)}
+def copies_cache(config, context, arm):
+    """Where an arm's pairs of copies are cached: by its settings, the dense network's without a sparsity
+    (it has none), so that its copies are shared by the analyses at every weights_remaining."""
+    keyed = replace(config, weights_remaining=None, arms=("dense",)) if arm == "dense" else config
+    return context.run("instability", keyed, records=(CopiesPair, PathResult))
+
+
+def arm_instability(config, context, k, arm):
+    """One arm at one k: its pairs from the cache, the missing ones trained now (all together)."""
+    run, device = copies_cache(config, context, arm), context.device
+    steps = [f"{arm}_k{k:06d}_pair{pair}" for pair in range(config.pairs)]
+    pairs = {step: run.load(step, device) for step in steps if run.has(step)}
     missing = [pair for pair, step in enumerate(steps) if step not in pairs]
     if missing:
 
@@ -148,7 +213,7 @@ def arm_instability(config, data, k, arm, weights_remaining, cache, progress):
             pairs[steps[pair]] = trained
             run.save(steps[pair], trained)
 
-        train_copies(config, data, k, start, missing, progress, save)
+        train_copies(config, context, k, start_of(config, context, k, arm), missing, save)
     pairs = [pairs[step] for step in steps]
     return Instability(
         barriers=[p.barrier for p in pairs],
@@ -158,21 +223,21 @@ def arm_instability(config, data, k, arm, weights_remaining, cache, progress):
     )
 
 
-def start_of(config, data, k, arm, weights_remaining, cache, progress):
+def start_of(config, context, k, arm):
     """Where the copies of `arm` start at k: (weights, mask or None, fraction of weights kept)."""
     if arm == "dense":
-        return rewind_weights(config, data, k), None, 1.0
-    sweep = ticket_sweep(config, data, k, weights_remaining, cache, progress)
-    record = sweep.nearest_round(weights_remaining)
-    state, mask = arm_start(sweep.config, data, record.round, arm, sweep.rewind_state, record.mask)
+        return rewind_weights(config, context.data, k), None, 1.0
+    sweep = ticket_sweep(config, context, k)
+    record = sweep.nearest_round(config.weights_remaining)
+    state, mask = arm_start(sweep.config, context.data, record.round, arm, sweep.rewind_state, record.mask)
     return state, mask, record.weights_remaining
 
 
-def train_copies(config, data, k, start, pairs, progress, save):
-    """For each pair, two copies of the network start() gives, trained from iteration k to the end with
+def train_copies(config, context, k, start, pairs, save):
+    """For each pair, two copies of the network `start` describes, trained from iteration k to the end with
     different data orders (every copy of every pair together, as one stack), and the straight line between
     the two: save(pair, CopiesPair) is called as soon as both copies of a pair are trained."""
-    start_state, mask, kept = start()
+    data, (start_state, mask, kept) = context.data, start
     jobs, trained = [], {}
 
     def finished(pair, job):
@@ -188,13 +253,13 @@ def train_copies(config, data, k, start, pairs, progress, save):
         for copy_number in (1, 2):
             model = new_model(config, data)
             model.load_state_dict(start_state)
-            data_seed = 1000 * config.seed + 2 * pair + copy_number
+            data_seed = derived_seed("copies", config.seed, 2 * pair + copy_number)
             jobs.append(Job(model, config.train, mask, data_seed, k, f"k={k}", partial(finished, pair)))
-    train_together(jobs, data, progress)
+    train_together(jobs, data, context.progress)
 
 
-def ticket_sweep(config, data, k, weights_remaining, cache=True, progress=True):
-    """The IMP sweep (rewinding to k, by `config`'s recipe and pruning) that reaches `weights_remaining`,
+def ticket_sweep(config, context, k):
+    """The IMP sweep (rewinding to k, by `config`'s recipe and pruning) that reaches config.weights_remaining,
     as an IMPResult. Its controls are trained only for k=0, where the sweep is the one lesson 03 already
     ran (the cache shares it); elsewhere only the ticket's mask and W_k are needed."""
     imp = IMPConfig(
@@ -202,13 +267,13 @@ def ticket_sweep(config, data, k, weights_remaining, cache=True, progress=True):
         config.model,
         config.train,
         rates=config.rates,
-        rounds=rounds_to_reach(weights_remaining, config, data),
+        rounds=rounds_to_reach(config.weights_remaining, config, context.data),
         scope=config.scope,
         rewind_iter=k,
         seed=config.seed,
         controls=k == 0,
     )
-    return run_imp(imp, data=data, cache=cache, progress=progress)
+    return imp_sweeps([imp], context)[0]
 
 
 def rounds_to_reach(weights_remaining, config, data, max_rounds=100):
@@ -226,5 +291,16 @@ def rounds_to_reach(weights_remaining, config, data, max_rounds=100):
 def independent_line(config, data, cache=True, progress=True):
     """The straight line between two networks trained from different initialisations
     (dense.independent_networks): the barrier that instability is measured against."""
-    _, ends = independent_networks(config, data, cache, progress)
+    _, ends = independent_networks(config, Context(data, cache, progress))
     return evaluate_line(new_model(config, data), *ends, data, config.points, config.train_examples)
+
+
+run_instability = register(
+    "instability",
+    InstabilityConfig,
+    measure_instability,
+    InstabilityResult,
+    "the error barrier between copies of a network trained on from iteration k",
+    defaults=lambda dataset, model, profile, train: {**pruning(model), **sizes(profile, "instability")},
+)
+instability_config = run_instability.config

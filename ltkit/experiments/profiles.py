@@ -11,7 +11,7 @@ import os
 from dataclasses import replace
 
 from ltkit.engine.datasets import training_set_size
-from ltkit.engine.models import check_model_name, check_pair
+from ltkit.engine.models import REGISTERED_MODELS, check_model_name, check_pair
 from ltkit.engine.training import TrainConfig, iterations_for, resize
 from ltkit.errors import LtkitError
 from ltkit.settings import check_fields
@@ -24,6 +24,27 @@ DEFAULT_PROFILE = "class"
 # replays their claims on seeds from 100 on: no claim is ever checked on a seed it was tuned on.
 CALIBRATION_SEEDS = tuple(range(10))
 LESSON_SEED = 10
+
+# Frankle et al. 2020: ResNet-20, SGD 0.1 momentum 0.9, weight decay 1e-4, batch 128, 160 epochs
+# (about 62.5K iterations on 50K images), learning rate x0.1 at epochs 80 and 120; augmented images.
+RESNET20_TRAIN = TrainConfig(
+    optimizer="sgd",
+    lr=0.1,
+    momentum=0.9,
+    weight_decay=1e-4,
+    batch_size=128,
+    iterations=62_400,
+    milestones=(31_200, 46_800),
+    eval_every=100,
+    augment=True,
+)
+
+
+def conv_recipe(lr, iterations, conv_rate):
+    """Frankle & Carbin's recipe for their Conv-2/4/6 networks: Adam, batch 60, layerwise pruning."""
+    train = TrainConfig(optimizer="adam", lr=lr, batch_size=60, iterations=iterations, eval_every=100)
+    return dict(train=train, rates=dict(conv=conv_rate, fc=0.2, output=0.1), scope="layerwise")
+
 
 # The papers' settings per model: training, pruning rates per round (fraction of remaining weights).
 RECIPES = {
@@ -43,35 +64,12 @@ RECIPES = {
         scope="layerwise",
     ),
     # Frankle & Carbin 2019: Conv-2/4/6 on CIFAR-10, Adam, batch 60; conv 10/10/15%, fc 20%, output 10%.
-    "conv2": dict(
-        train=TrainConfig(optimizer="adam", lr=2e-4, batch_size=60, iterations=20_000, eval_every=100),
-        rates=dict(conv=0.1, fc=0.2, output=0.1),
-        scope="layerwise",
-    ),
-    "conv4": dict(
-        train=TrainConfig(optimizer="adam", lr=3e-4, batch_size=60, iterations=25_000, eval_every=100),
-        rates=dict(conv=0.1, fc=0.2, output=0.1),
-        scope="layerwise",
-    ),
-    "conv6": dict(
-        train=TrainConfig(optimizer="adam", lr=3e-4, batch_size=60, iterations=30_000, eval_every=100),
-        rates=dict(conv=0.15, fc=0.2, output=0.1),
-        scope="layerwise",
-    ),
-    # Frankle et al. 2020: ResNet-20, SGD 0.1 momentum 0.9, weight decay 1e-4, batch 128, 160 epochs
-    # (about 62.5K iterations on 50K images), learning rate x0.1 at epochs 80 and 120; global 20%.
+    "conv2": conv_recipe(lr=2e-4, iterations=20_000, conv_rate=0.1),
+    "conv4": conv_recipe(lr=3e-4, iterations=25_000, conv_rate=0.1),
+    "conv6": conv_recipe(lr=3e-4, iterations=30_000, conv_rate=0.15),
+    # Frankle et al. 2020: ResNet-20 trained as above; global pruning, 20% a round.
     "resnet20": dict(
-        train=TrainConfig(
-            optimizer="sgd",
-            lr=0.1,
-            momentum=0.9,
-            weight_decay=1e-4,
-            batch_size=128,
-            iterations=62_400,
-            milestones=(31_200, 46_800),
-            eval_every=100,
-            augment=True,
-        ),
+        train=RESNET20_TRAIN,
         rates=0.2,
         scope="global",
     ),
@@ -81,16 +79,7 @@ RECIPES = {
     # network's plateau (96.5-97.0% final accuracy for lr 0.2-0.3 and weight decay 5e-4 to 1e-3, seeds
     # 0-4); within it, this pair showed the effect most clearly. README "Late rewinding" has the search.
     "cnn1d": dict(
-        train=TrainConfig(
-            optimizer="sgd",
-            lr=0.3,
-            momentum=0.9,
-            weight_decay=5e-4,
-            batch_size=100,
-            iterations=3000,
-            milestones=(1500, 2250),
-            eval_every=30,
-        ),
+        train=resize(replace(RESNET20_TRAIN, lr=0.3, weight_decay=5e-4, batch_size=100, augment=False), 3000),
         rates=0.2,
         scope="global",
     ),
@@ -109,38 +98,12 @@ RECIPES = {
     ),
 }
 
-# How long each profile trains, per model: passes over the training set per run, and IMP rounds.
-# None keeps the paper's iterations.
+# How long each profile trains, per model: passes over the training set per run (a model not named keeps
+# its recipe's iterations: the CPU-sized networks, and registered ones), and IMP rounds.
 PROFILE_SIZES = {
-    "paper": dict(epochs=None, rounds=20, seeds=3),
-    "class": dict(
-        epochs={
-            "mlp": None,
-            "cnn1d": None,
-            "transformer": None,
-            "lenet300_100": 5,
-            "conv2": 10,
-            "conv4": 10,
-            "conv6": 10,
-            "resnet20": 20,
-        },
-        rounds=10,
-        seeds=3,
-    ),
-    "ci": dict(
-        epochs={
-            "mlp": None,
-            "cnn1d": None,
-            "transformer": None,
-            "lenet300_100": 1,
-            "conv2": 2,
-            "conv4": 2,
-            "conv6": 2,
-            "resnet20": 2,
-        },
-        rounds=10,
-        seeds=2,
-    ),
+    "paper": dict(epochs={}, rounds=20, seeds=3),
+    "class": dict(epochs=dict(lenet300_100=5, conv2=10, conv4=10, conv6=10, resnet20=20), rounds=10, seeds=3),
+    "ci": dict(epochs=dict(lenet300_100=1, conv2=2, conv4=2, conv6=2, resnet20=2), rounds=10, seeds=2),
 }
 
 
@@ -155,26 +118,43 @@ def current_profile(profile=None):
 def training_recipe(dataset, model, profile=None, epochs=None, lr=None):
     """The TrainConfig of `model` on `dataset` in a profile (default: $LTKIT_PROFILE, else "class").
 
-    `epochs` resizes the run (passes over the training set), `lr` changes the learning rate.
+    `epochs` resizes the run (passes over the training set), `lr` changes the learning rate. A registered
+    model (ltkit.register_model) trains by the recipe it was registered with, in every profile alike.
     """
     check_pair(dataset, model)
-    n_train = training_set_size(dataset)
-    train = RECIPES[model]["train"]
-    profile_epochs = PROFILE_SIZES[current_profile(profile)]["epochs"]
-    epochs = epochs if epochs is not None else profile_epochs and profile_epochs[model]
+    train = registered_recipe(model) if model in REGISTERED_MODELS else RECIPES[model]["train"]
+    epochs = epochs if epochs is not None else PROFILE_SIZES[current_profile(profile)]["epochs"].get(model)
     if epochs is not None:
-        train = resize(train, iterations_for(epochs, n_train, train.batch_size))
+        train = resize(train, iterations_for(epochs, training_set_size(dataset), train.batch_size))
     return train if lr is None else replace(train, lr=lr)
 
 
+def registered_recipe(model):
+    recipe = REGISTERED_MODELS[model].recipe
+    if recipe is None:
+        raise LtkitError(
+            f"model {model!r} was registered without a recipe: give the experiment's config "
+            f"train=ltkit.TrainConfig(...), or register it with recipe=ltkit.TrainConfig(...)"
+        )
+    return recipe
+
+
+# A registered model without rates of its own is pruned as Frankle & Carbin prune their Conv-2/4 networks.
+REGISTERED_RATES = RECIPES["conv2"]["rates"]
+
+
 def pruning(model):
-    """The paper's pruning of `model`: {"rates": per round, "scope": "layerwise" or "global"}."""
+    """The paper's pruning of `model`: {"rates": per round, "scope": "layerwise" or "global"}; a registered
+    model's rates (REGISTERED_RATES unless it was registered with its own), layerwise."""
     check_model_name(model)
+    if model in REGISTERED_MODELS:
+        rates = REGISTERED_MODELS[model].rates
+        return dict(rates=REGISTERED_RATES if rates is None else rates, scope="layerwise")
     return dict(rates=RECIPES[model]["rates"], scope=RECIPES[model]["scope"])
 
 
 def sizes(profile, experiment):
-    """How large `experiment` ("imp", "instability", "curve" or "fge") is in `profile`."""
+    """How large `experiment` ("imp", "instability", "curve", "plane" or "fge") is in `profile`."""
     profile = current_profile(profile)
     if experiment == "imp":
         return dict(rounds=PROFILE_SIZES[profile]["rounds"], seeds=PROFILE_SIZES[profile]["seeds"])
@@ -222,7 +202,7 @@ def profile_table(experiments=COURSE_EXPERIMENTS):
 #   points: values of alpha (or t) at which a path is evaluated, both ends included (Frankle et al.: 30);
 #   train_examples: training examples for the training loss/error along a path and for BatchNorm statistics;
 #   pairs: pairs of copies whose barriers are averaged at each k;
-#   plane_resolution: grid points per side of the test-error picture on the plane of a curve;
+#   resolution: grid points per side of the test-error picture on the plane of a curve;
 #   cycles, cycle: FGE's number of cycles, and each cycle's length as a fraction of one training run
 #     (rounded to an even number of iterations);
 #   lr_high, lr_low: FGE's learning-rate range, as multiples of the recipe's learning rate;
@@ -232,7 +212,8 @@ def profile_table(experiments=COURSE_EXPERIMENTS):
 # length of Garipov et al.'s code; they are not measured here.
 EXPERIMENT_DEFAULTS = dict(
     instability=dict(points=30, train_examples=10_000, pairs=3),
-    curve=dict(points=30, train_examples=10_000, plane_resolution=21),
+    curve=dict(points=30, train_examples=10_000),  # weight matching measures its lines at the same points
+    plane=dict(resolution=21),
     fge=dict(cycles=8, cycle=1 / 15, lr_high=1.0, lr_low=0.01, independent=2),
 )
 EXPERIMENT_SIZES = {
@@ -240,7 +221,8 @@ EXPERIMENT_SIZES = {
     "class": EXPERIMENT_DEFAULTS,
     "ci": {
         "instability": {**EXPERIMENT_DEFAULTS["instability"], "train_examples": 5_000},
-        "curve": {**EXPERIMENT_DEFAULTS["curve"], "train_examples": 5_000, "plane_resolution": 15},
+        "curve": {**EXPERIMENT_DEFAULTS["curve"], "train_examples": 5_000},
+        "plane": dict(resolution=15),
         "fge": EXPERIMENT_DEFAULTS["fge"],
     },
 }

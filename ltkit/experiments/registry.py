@@ -15,6 +15,7 @@ one subcommand per registered experiment. A new experiment is one module that ca
 from dataclasses import asdict, dataclass, is_dataclass
 
 from ltkit.engine.datasets import Splits, data_for
+from ltkit.engine.models import architecture_key
 from ltkit.errors import LtkitError
 from ltkit.experiments.profiles import training_recipe, with_overrides
 from ltkit.store.runs import Run
@@ -43,8 +44,11 @@ class Context:
 
     def run(self, kind, config, records=()):
         """The cached run of `config` (a folder data/runs/<kind>-<hash>): keyed by every field of its
-        cache key and by the data's split, so no setting can be left out of the key by hand."""
-        return Run(kind, {**config.cache_key(), "split": self.data.split_id}, records=records, enabled=self.cache)
+        cache key and by the data's split, so no setting can be left out of the key by hand. A registered
+        model's runs are keyed by its architecture's fingerprint too, so a changed network under its old
+        name is never served the old one's results (the built-in models' keys have no such entry)."""
+        key = {**config.cache_key(), "split": self.data.split_id, **architecture_key(config.model, self.data)}
+        return Run(kind, key, records=records, enabled=self.cache)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def register(name, settings, run_with, result, about, defaults=None, network=Non
     return EXPERIMENTS[name]
 
 
-PERCENT = ("acc", "err", "barrier", "weights_remaining", "threshold")  # figures shown as percentages
+PERCENT = ("acc", "err", "barrier", "barrier_std", "weights_remaining", "threshold")  # figures shown as percentages
 
 
 def row_dict(row):
@@ -104,3 +108,22 @@ def row_dict(row):
 def is_percent(column):
     """Whether a column holds a fraction best read as a percentage, by its name (test_acc, barrier, ...)."""
     return column.endswith(PERCENT)
+
+
+def text_table(rows):
+    """A result's table() as aligned text, fractions (accuracies, errors, barriers...) in percent."""
+    rows = [row_dict(row) for row in rows]
+    columns = list(rows[0]) if rows else []
+    cells = [[cell_text(column, row[column]) for column in columns] for row in rows]
+    widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)]
+    return "\n".join("  ".join(text.rjust(width) for text, width in zip(line, widths)) for line in [columns, *cells])
+
+
+def cell_text(column, value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{100 * value:.1f}%" if is_percent(column) else f"{value:.4g}"
+    return str(value)

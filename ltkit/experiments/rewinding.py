@@ -8,70 +8,122 @@ two measurements side by side, for each k: the final test accuracy of IMP's subn
 sparsity against the dense network's (matching, as ltkit.experiments.stats defines it), and its instability.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
-from ltkit.engine.datasets import data_for
-from ltkit.experiments.instability import STABLE_BELOW, InstabilityConfig, run_instability, ticket_sweep
-from ltkit.experiments.profiles import REWINDING, pruning, sizes, training_recipe, with_overrides
-from ltkit.experiments.stats import Matching, matching
+from ltkit.engine.masks import RATES_HELP, SCOPE_HELP, SCOPES
+from ltkit.engine.training import TrainConfig
+from ltkit.errors import LtkitError
+from ltkit.experiments.instability import STABLE_BELOW, InstabilityConfig, measure_instability, ticket_sweep
+from ltkit.experiments.profiles import REWINDING, pruning, sizes
+from ltkit.experiments.registry import register
+from ltkit.experiments.stats import MATCHING_SEEDS, Matching, matching
+from ltkit.settings import Settings, setting
 
 
-def rewinding_config(profile=None, epochs=None, lr=None, **fields):
-    """The lesson's late-rewinding experiment (profiles.REWINDING: the network, its recipe, the sparsity
-    and the iterations k) as an InstabilityConfig; keyword arguments replace fields."""
-    dataset, model = REWINDING["dataset"], REWINDING["model"]
-    train_config = training_recipe(dataset, model, profile, epochs, lr)
-    defaults = {**pruning(model), **sizes(profile, "instability"), "pairs": REWINDING["pairs"]}
-    fields = with_overrides(defaults, fields, InstabilityConfig, "rewinding_config")
-    return InstabilityConfig(dataset, model, train_config, **fields)
+@dataclass(frozen=True)
+class RewindingConfig(Settings):
+    NOT_IN_KEY = ("pairs", "rewind_iters")  # as instability's: each k and pair is cached on its own
+
+    dataset: str
+    model: str
+    train: TrainConfig  # how the dense network, IMP's sweeps and the copies train
+    seed: int = setting(0, "initialisation and data-order seed")
+    rates: object = setting(0.2, RATES_HELP)
+    scope: str = setting("layerwise", SCOPE_HELP, choices=SCOPES)
+    points: int = setting(30, "values of alpha on the line between copies, both ends included")
+    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
+    pairs: int = setting(REWINDING["pairs"], "pairs of copies per k, whose barriers are averaged")
+    rewind_iters: tuple = setting(REWINDING["rewind_iters"], "iterations k that IMP rewinds to", item=int)
+    weights_remaining: float = setting(
+        REWINDING["weights_remaining"], "the sparsity at which IMP's subnetworks are compared (a fraction)"
+    )
+    dense_seeds: int = setting(MATCHING_SEEDS, "seeds of the dense network whose spread defines matching")
+
+    def __post_init__(self):
+        if self.weights_remaining is None:
+            raise LtkitError("late rewinding compares subnetworks: give weights_remaining, like 0.262")
+        if self.dense_seeds < 2:
+            raise LtkitError(f"matching needs at least 2 dense seeds (for its spread); got {self.dense_seeds}")
+        self.instability()  # which checks every other setting
+
+    def instability(self):
+        """The instability analysis of IMP's subnetworks that this experiment makes (the ticket's arm)."""
+        shared = {f.name: getattr(self, f.name) for f in fields(InstabilityConfig) if f.name != "arms"}
+        return InstabilityConfig(**shared, arms=("ticket",))
+
+
+@dataclass
+class RewindingRow:
+    k: int
+    ticket_final_acc: float  # of IMP's subnetwork rewound to k, at the end of training
+    matching: bool  # whether that matches the dense network
+    barrier: float  # the subnetwork's instability: mean over pairs of copies trained from k
+    barrier_std: float
+    pairs: int
+    stable: bool  # barrier below 2 points
 
 
 @dataclass
 class RewindingResult:
+    config: RewindingConfig
     weights_remaining: float  # of the subnetworks compared (the IMP round nearest the target)
     matching: Matching  # the dense network's final test accuracy on several seeds
-    rows: list  # per k: {"k", "ticket_final_acc", "barrier", "barrier_std", "pairs", "matching", "stable"}
+    rows: list  # a RewindingRow per k
+
+    def table(self):
+        return self.rows
 
     def to_json(self):
-        """What `ltkit rewinding --json` writes (besides the config)."""
+        """What `ltkit rewinding --json` writes."""
         return dict(
+            config=self.config.to_dict(),
             weights_remaining=self.weights_remaining,
             dense_final_acc=self.matching.dense_final_acc,
             dense_final_accs=self.matching.dense_final_accs,
             matching_threshold=self.matching.threshold,
-            rewind=self.rows,
+            rewind=[asdict(row) for row in self.rows],
         )
 
 
-def run_rewinding(
-    config, rewind_iters=None, weights_remaining=None, dense_seeds=5, data=None, device="cpu", cache=True, progress=True
-):
-    """For each k in `rewind_iters` (default: the lesson's): IMP rewinding to k down to about
-    `weights_remaining` (default: the lesson's); the final test accuracy of its subnetwork there, whether
-    that matches the dense network (over `dense_seeds` seeds from config.seed), and the subnetwork's
-    instability (barrier between copies trained from k, stable below 2 points)."""
-    rewind_iters = rewind_iters or REWINDING["rewind_iters"]
-    weights_remaining = weights_remaining or REWINDING["weights_remaining"]
-    data = data_for(config, data, device)
-    reference = matching(config, data, dense_seeds, cache, progress)
-    instability = run_instability(
-        config, rewind_iters, weights_remaining, arms=("ticket",), data=data, cache=cache, progress=progress
+def late_rewinding(config, context):
+    """For each k of config.rewind_iters: IMP rewinding to k down to about config.weights_remaining; the
+    final test accuracy of its subnetwork there, whether that matches the dense network (over
+    config.dense_seeds seeds from config.seed), and the subnetwork's instability (barrier between copies
+    trained from k, stable below 2 points)."""
+    reference = matching(config, context.data, config.dense_seeds, context.cache, context.progress)
+    instability = measure_instability(config.instability(), context)
+    rows = [rewinding_row(config, context, row["k"], row["ticket"], reference) for row in instability.rows]
+    kept = instability.rows[0]["ticket"].weights_remaining
+    return RewindingResult(config, kept, reference, rows)
+
+
+def rewinding_row(config, context, k, ticket, reference):
+    """The figures at k: the subnetwork's final accuracy (from IMP's sweep, cached) and its instability."""
+    sweep = ticket_sweep(config, context, k)
+    accuracy = sweep.nearest_round(config.weights_remaining).results["ticket"].final_test_acc
+    return RewindingRow(
+        k=k,
+        ticket_final_acc=accuracy,
+        matching=reference(accuracy),
+        barrier=ticket.barrier,
+        barrier_std=ticket.barrier_std,
+        pairs=len(ticket.barriers),
+        stable=ticket.barrier < STABLE_BELOW,
     )
-    rows = []
-    for row in instability:
-        ticket = row["ticket"]
-        sweep = ticket_sweep(config, data, row["k"], weights_remaining, cache, progress)
-        accuracy = sweep.nearest_round(weights_remaining).results["ticket"].final_test_acc
-        rows.append(
-            dict(
-                k=row["k"],
-                ticket_final_acc=accuracy,
-                barrier=ticket.barrier,
-                barrier_std=ticket.barrier_std,
-                pairs=len(ticket.barriers),
-                matching=reference(accuracy),
-                stable=ticket.barrier < STABLE_BELOW,
-            )
-        )
-    kept = instability[0]["ticket"].weights_remaining
-    return RewindingResult(weights_remaining=kept, matching=reference, rows=rows)
+
+
+def rewinding_defaults(dataset, model, profile, train):
+    """The paper's pruning of the network, the profile's sizes of a line, and the lesson's pairs of copies."""
+    return {**pruning(model), **sizes(profile, "instability"), "pairs": REWINDING["pairs"]}
+
+
+run_rewinding = register(
+    "rewinding",
+    RewindingConfig,
+    late_rewinding,
+    RewindingResult,
+    "late rewinding: IMP rewound to k=0 against an early k, matching and stability",
+    defaults=rewinding_defaults,
+    network=(REWINDING["dataset"], REWINDING["model"]),
+)
+rewinding_config = run_rewinding.config

@@ -1,4 +1,6 @@
+import importlib
 import os
+import pkgutil
 import shutil
 import subprocess
 import sys
@@ -6,16 +8,18 @@ import sys
 import pytest
 import torch
 
+import ltkit.experiments
+from ltkit.engine import stacked, training
 from ltkit.engine.datasets import Splits, load_dataset
-from ltkit.experiments import at_init, dense, imp, instability, oneshot, retraining
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(1)
 
-# Every module that calls train() itself, and every one that trains Jobs with train_together (stacked or
-# not): count_training patches each of them.
-TRAINING_MODULES = (dense, oneshot)
-STACKING_MODULES = (at_init, dense, imp, instability, retraining)
+
+def experiment_modules():
+    """Every module of ltkit.experiments (a new experiment's too)."""
+    names = pkgutil.iter_modules(ltkit.experiments.__path__, "ltkit.experiments.")
+    return [importlib.import_module(name) for _, name, _ in names]
 
 
 @pytest.fixture
@@ -66,22 +70,20 @@ def count_training(monkeypatch):
     """Every network trained by the experiments (dense runs, IMP, instability, one-shot retraining), by its
     description (None for a replay to the rewind iteration), whether alone or in a stack."""
     calls = []
-    for module in TRAINING_MODULES:
-        real_train = module.train
 
-        def counting(*args, real_train=real_train, **kwargs):
-            calls.append(kwargs.get("desc"))
-            return real_train(*args, **kwargs)
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("desc"))
+        return training.train(*args, **kwargs)
 
-        monkeypatch.setattr(module, "train", counting)
-    for module in STACKING_MODULES:
-        real_together = module.train_together
+    def counting_jobs(jobs, *args, **kwargs):
+        calls.extend(job.desc for job in jobs)
+        return stacked.train_together(jobs, *args, **kwargs)
 
-        def counting_jobs(jobs, *args, real_together=real_together, **kwargs):
-            calls.extend(job.desc for job in jobs)
-            return real_together(jobs, *args, **kwargs)
-
-        monkeypatch.setattr(module, "train_together", counting_jobs)
+    for module in experiment_modules():  # each imported the two by name: patched where they are called
+        if getattr(module, "train", None) is training.train:
+            monkeypatch.setattr(module, "train", counting)
+        if getattr(module, "train_together", None) is stacked.train_together:
+            monkeypatch.setattr(module, "train_together", counting_jobs)
     return calls
 
 

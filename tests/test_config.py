@@ -17,6 +17,7 @@ from ltkit.experiments.fge import FGEConfig
 from ltkit.experiments.imp import IMPConfig
 from ltkit.experiments.instability import InstabilityConfig
 from ltkit.experiments.oneshot import OneShotConfig
+from ltkit.experiments.paths import TwoNetworksConfig
 from ltkit.experiments.plane import PlaneConfig
 from ltkit.experiments.registry import EXPERIMENTS
 from ltkit.experiments.retraining import RetrainConfig
@@ -33,6 +34,7 @@ EXAMPLES = {  # one valid instance of every settings class, every optional setti
     CurveConfig: CurveConfig("mnist1d", "mlp", TRAIN),
     PlaneConfig: PlaneConfig("mnist1d", "mlp", TRAIN),
     AlignConfig: AlignConfig("mnist1d", "mlp", TRAIN),
+    TwoNetworksConfig: TwoNetworksConfig("mnist1d", "mlp", TRAIN),
     FGEConfig: FGEConfig("mnist1d", "mlp", TRAIN),
     PruneAtInitConfig: PruneAtInitConfig("mnist1d", "mlp", TRAIN, rounds=(1, 2)),
     RetrainConfig: RetrainConfig("mnist1d", "mlp", TRAIN, rewind_iter=10),

@@ -18,31 +18,23 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from ltkit.engine.models import check_network
 from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model
-from ltkit.experiments.paths import PathResult, evaluate_line, path_points
+from ltkit.experiments.paths import PathResult, TwoNetworksConfig, evaluate_line
 from ltkit.experiments.profiles import sizes
 from ltkit.experiments.registry import register
-from ltkit.settings import Settings, setting
+from ltkit.settings import setting
 
 
 @dataclass(frozen=True)
-class AlignConfig(Settings):
-    dataset: str
-    model: str
-    train: TrainConfig  # how the two networks train
-    seed: int = setting(0, "the two networks' initialisations derive from it; it orders weight matching's layers")
-    points: int = setting(30, "values of alpha at which each line is evaluated, both ends included")
-    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
+class AlignConfig(TwoNetworksConfig):
+    """The two networks (those of the curves), and weight matching between them."""
+
     max_sweeps: int = setting(100, "weight matching stops after this many sweeps over the layers at most")
 
     def __post_init__(self):
-        check_network(self)
-        path_points(self.points)
-        if self.train_examples < 1:
-            raise LtkitError(f"train_examples must be 1 or more; got {self.train_examples}")
+        super().__post_init__()
         if self.max_sweeps < 1:
             raise LtkitError(f"weight matching needs at least one sweep; got max_sweeps={self.max_sweeps}")
 

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ltkit.engine.models import check_network
 from ltkit.engine.progress import progress_bar
 from ltkit.engine.training import (
     TrainConfig,
@@ -26,15 +25,16 @@ from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model
 from ltkit.experiments.paths import (
     PathResult,
+    TwoNetworksConfig,
     evaluate_line,
     evaluate_path,
     interpolate,
     lerp,
-    path_points,
 )
 from ltkit.experiments.profiles import sizes
 from ltkit.experiments.registry import register
-from ltkit.settings import Settings, setting
+from ltkit.experiments.seeds import derived_seed
+from ltkit.settings import setting
 
 
 def bezier(w1, theta, w2, t):
@@ -56,22 +56,15 @@ def check_curve(shape):
 
 
 @dataclass(frozen=True)
-class CurveConfig(Settings):
-    dataset: str
-    model: str
-    train: TrainConfig  # how the two networks train, and the curve's optimizer, length and schedule
+class CurveConfig(TwoNetworksConfig):
+    """The two networks, and the curve between them (it trains by their recipe: optimizer, length, schedule)."""
+
     shape: str = setting("bezier", "the curve's shape", aliases=("--kind",), choices=tuple(CURVES))
-    seed: int = setting(0, "the two networks' initialisations derive from it; it orders the curve's batches")
-    points: int = setting(30, "values of t at which a path is evaluated, both ends included")
-    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
     weight_decay: float = setting(0.0, "L2 penalty on w(t) while the curve trains (default: the recipe's)")
 
     def __post_init__(self):
-        check_network(self)
+        super().__post_init__()
         check_curve(self.shape)
-        path_points(self.points)
-        if self.train_examples < 1:
-            raise LtkitError(f"train_examples must be 1 or more; got {self.train_examples}")
         if self.weight_decay < 0:
             raise LtkitError(f"weight_decay must be 0 or more; got {self.weight_decay}")
 
@@ -129,7 +122,7 @@ def train_curve(curve, model, data, config, weight_decay=0.0, seed=0, progress=T
     running statistics, which evaluation recomputes anyway).
     """
     optimizer = make_optimizer(curve, replace(config, weight_decay=0.0))  # the penalty is on w(t), not theta
-    t_generator = torch.Generator().manual_seed(seed + 1)  # not the batches' stream (seeded with `seed`)
+    t_generator = torch.Generator().manual_seed(derived_seed("curve_times", seed))
     batches = training_batches(data, config, seed)
     model.train()
     losses = []

@@ -23,7 +23,7 @@ from ltkit.engine.training import TrainConfig
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model, rewind_weights
 from ltkit.experiments.imp import IMPConfig, arm_start, imp_sweeps
-from ltkit.experiments.paths import PathResult, evaluate_line, path_points
+from ltkit.experiments.paths import PathResult, check_measures, evaluate_line
 from ltkit.experiments.profiles import pruning, sizes
 from ltkit.experiments.registry import Context, register
 from ltkit.experiments.seeds import derived_seed
@@ -61,7 +61,7 @@ class InstabilityConfig(Settings):
     def __post_init__(self):
         check_network(self)
         check_pruning(self.rates, self.scope)
-        path_points(self.points)
+        check_measures(self)
         if self.pairs < 1:
             raise LtkitError(f"instability needs at least one pair of copies; got pairs={self.pairs}")
         check_rewind_iters(self.rewind_iters, self.train)

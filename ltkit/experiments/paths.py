@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ltkit.engine.models import check_network
 from ltkit.engine.progress import progress_bar
-from ltkit.engine.training import evaluate
+from ltkit.engine.training import TrainConfig, evaluate
 from ltkit.errors import LtkitError
+from ltkit.settings import Settings, setting
 
 MEASURES = ("train_loss", "train_err", "test_loss", "test_err")
 
@@ -74,6 +76,30 @@ def recompute_batchnorm(model, x, batch_size=500):
 def error_barrier(test_err):
     """Frankle et al.'s barrier: the highest error along the path minus the mean of the two ends' errors."""
     return max(test_err) - (test_err[0] + test_err[-1]) / 2
+
+
+@dataclass(frozen=True)
+class TwoNetworksConfig(Settings):
+    """What the experiments on paths between two networks trained from different initialisations share
+    (curves, alignment): the networks' recipe and seed, and how a path is measured."""
+
+    dataset: str
+    model: str
+    train: TrainConfig  # how the two networks train
+    seed: int = setting(0, "the two networks' initialisations derive from it, and the order of what follows")
+    points: int = setting(30, "values of t (alpha, on a line) at which a path is evaluated, both ends included")
+    train_examples: int = setting(10_000, "training examples for the training loss/error and BatchNorm statistics")
+
+    def __post_init__(self):
+        check_network(self)
+        check_measures(self)
+
+
+def check_measures(config):
+    """Refuse settings of a path's measurement (a config's points and train_examples) that measure nothing."""
+    path_points(config.points)
+    if config.train_examples < 1:
+        raise LtkitError(f"train_examples must be 1 or more; got {config.train_examples}")
 
 
 def path_points(points):

@@ -230,7 +230,7 @@ EXPERIMENT_SIZES = {
 
 # --- Late rewinding (ltkit.experiments.rewinding, lesson 05) ----------------------------------------------------------
 # The network, the sparsity at which IMP's subnetworks are compared, and the iterations k rewound to.
-REWINDING = dict(dataset="mnist1d", model="cnn1d", weights_remaining=0.262, rewind_iters=(0, 100), pairs=3)
+REWINDING = dict(network=("mnist1d", "cnn1d"), weights_remaining=0.262, rewind_iters=(0, 100), pairs=3)
 
 
 def connectivity_images(profile=None, images="fashion-mnist"):

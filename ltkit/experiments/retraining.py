@@ -125,6 +125,6 @@ run_retraining = register(
     RetrainResult,
     "after pruning a trained network once: fine-tuning, weight rewinding and learning-rate rewinding",
     defaults=retrain_defaults,
-    network=(REWINDING["dataset"], REWINDING["model"]),
+    network=REWINDING["network"],
 )
 retrain_config = run_retraining.config

@@ -124,6 +124,6 @@ run_rewinding = register(
     RewindingResult,
     "late rewinding: IMP rewound to k=0 against an early k, matching and stability",
     defaults=rewinding_defaults,
-    network=(REWINDING["dataset"], REWINDING["model"]),
+    network=REWINDING["network"],
 )
 rewinding_config = run_rewinding.config

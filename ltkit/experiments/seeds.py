@@ -16,6 +16,7 @@ SEED_RANGES = {  # purpose: (base, stride per experiment seed); an index adds to
     "independent": (20_000, 2),  # two networks from different initialisations: index 0 and 1
     "ensemble": (10_000, 1),  # FGE's independently trained members (s = members x the experiment seed)
     "check": (7_000_000, 10_000),  # pruning at initialisation's checks: index 100 method + round
+    "curve_times": (1, 1),  # the t ~ U(0, 1) of each step of a curve's training (its batches use the seed)
 }
 
 

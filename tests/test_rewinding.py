@@ -54,8 +54,9 @@ def test_each_k_gives_its_subnetworks_final_accuracy_matching_and_barrier(mnist1
 
 def test_the_lessons_experiment_and_bad_settings(mnist1d):
     config = rewinding_config(profile="ci", seed=3)
-    lesson = {name: REWINDING[name] for name in ("dataset", "model", "rewind_iters", "weights_remaining", "pairs")}
+    lesson = {name: REWINDING[name] for name in ("rewind_iters", "weights_remaining", "pairs")}
     assert {name: getattr(config, name) for name in lesson} == lesson
+    assert (config.dataset, config.model) == REWINDING["network"]
     assert config.dense_seeds == 5 and config.seed == 3 and config.scope == "global"
     with pytest.raises(LtkitError, match="at least 2 dense seeds"):
         replace(CONFIG, dense_seeds=1)

@@ -60,6 +60,14 @@ def test_no_module_is_over_400_lines():
     assert not long, f"split these modules: {long}"
 
 
+def test_the_command_line_is_made_from_the_registry_in_at_most_200_lines():
+    source = (PACKAGE / "cli.py").read_text()
+    assert len(source.splitlines()) <= 200 and "for experiment in EXPERIMENTS.values()" in source
+    assert (
+        "import ltkit.experiments." not in source and "from ltkit.experiments.imp" not in source
+    )  # no per-experiment code
+
+
 def test_the_package_docstring_names_every_module_of_every_wing():
     listed = set(re.findall(r"\w+", ltkit.__doc__.split("only those before it):")[1]))
     names = {module.split(".")[-1] for module, _ in modules() if module.count(".") >= 1}

@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WIDGETS7 := $(VENV)/ipywidgets7
 PROFILE ?= class
 
-.PHONY: run test lint unit lessons widgets7 browser bench lab clean
+.PHONY: run test lint unit lessons widgets7 browser bench lab student site clean
 
 # Execute every lesson headless ($(PROFILE) profile) into build/notebooks and build/html.
 run: $(STAMP)
@@ -55,6 +55,14 @@ bench: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
+
+# The lessons for class, their answers and solutions removed, into build/student.
+student: $(STAMP)
+	$(PYTHON) -m ltkit.course.student --output build/student
+
+# The lessons executed by `make run` as a static site, build/site/index.html (executes nothing).
+site: $(STAMP)
+	$(PYTHON) -m ltkit.course.site --notebooks build/notebooks --output build/site
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)

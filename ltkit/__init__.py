@@ -10,7 +10,8 @@ imports point one way (each uses only those before it):
 - experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,
   oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge;
 - course: plots, connectivity_plots, style, panel, dashboards, connectivity_dashboards, playground,
-  claims, runner (the headless course); cli (the command line) beside it.
+  claims, runner (the headless course), student (the lessons for class), site (the executed lessons as a
+  web site); cli (the command line) beside it.
 The names below are what a lesson or a script needs; everything else is reachable through its module.
 `import ltkit` loads no widget or plotting library: `ltkit.plots`, `ltkit.dashboards` and
 `ltkit.playground` are imported when first used.

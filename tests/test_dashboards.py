@@ -71,8 +71,49 @@ def bar_widths(ax):
     return [patch.get_width() / 100 for patch in ax.patches][::-1]
 
 
+def answer(dashboard):
+    """What the status line under a dashboard's inputs says now."""
+    return dashboard.ui.children[2].value
+
+
+def assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard):
+    assert all(widget.index == 0 for widget in dashboard.inputs.values() if hasattr(widget, "index"))
+    assert not dashboard.state["revealed"] and "Reveal" in answer(dashboard)
+    assert dashboard.state["status"] not in answer(dashboard)
+
+
+def commit(dashboard, guess):
+    dashboard.inputs["guess"].value = guess
+    dashboard.inputs["reveal"].value = True
+
+
+def points_drawn(ax):
+    """How many points each line of error bars on `ax` has (against_sparsity's and barrier_against_k's)."""
+    return {len(container.lines[0].get_xdata()) for container in ax.containers}
+
+
+def test_an_explorer_shows_its_answer_only_beside_a_committed_guess(figures):
+    show = lambda values: dict(x=values["x"], status=f"x is {values['x']}")
+    dashboard = panel.explorer(dict(x=panel.slider("x", [("one", 1), ("two", 2)])), show, draw=dict)
+    assert dashboard.state == dict(x=1, status="x is 1", revealed=False, guess="")
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
+    dashboard.inputs["x"].value = 2  # computed while hidden, for tests and the lessons' probe cells
+    assert dashboard.state["x"] == 2 and "x is 2" not in answer(dashboard) and not figures[-1]["revealed"]
+    commit(dashboard, " <2 ")
+    assert answer(dashboard) == "x is 2<br>Your guess: <b>&lt;2</b>" and figures[-1]["revealed"]
+    assert dashboard.inputs["guess"].disabled  # committed
+    dashboard.inputs["x"].value = 1
+    assert answer(dashboard) == "x is 1<br>Your guess: <b>&lt;2</b>"
+    dashboard.inputs["reveal"].value = False  # hidden again, for the next guess
+    assert "x is 1" not in answer(dashboard) and not dashboard.inputs["guess"].disabled
+    dashboard.inputs["guess"].value = ""
+    dashboard.inputs["reveal"].value = True
+    assert answer(dashboard) == "x is 1"  # no guess, no guess line
+
+
 def test_the_sparsity_slider_shows_the_accuracy_of_the_network_pruned_at_once(trained, tiny_data, figures):
     dashboard = sparsity_explorer(trained, tiny_data)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
     dense = evaluate(trained, tiny_data.x_test, tiny_data.y_test)[1]
     assert dashboard.state["test_acc"] == dense > 0.8
     dashboard.inputs["keep"].value = 0.01
@@ -96,6 +137,7 @@ def test_the_round_slider_shows_each_rounds_cached_results(mnist1d, figures, cou
     result = run_imp(config, data=mnist1d, progress=False)
     count_training.clear()
     dashboard = imp_explorer(result)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
     for r in (0, 2):
         dashboard.inputs["round"].value = r
         record = result.rounds[r]
@@ -106,7 +148,11 @@ def test_the_round_slider_shows_each_rounds_cached_results(mnist1d, figures, cou
         histories = [record.results[arm].history for arm in ARMS if arm == "ticket" or r > 0]
         assert shown == [[pytest.approx(100 * row["val_acc"]) for row in history] for history in histories]
         assert list(against.lines[-1].get_xdata()) == [100 * record.weights_remaining] * 2
+        assert points_drawn(against) == {r + 1}  # the rounds so far, until the answer is revealed
         assert bar_widths(mask) == pytest.approx([keep.float().mean().item() for keep in record.mask.values()])
+    dashboard.inputs["round"].value = 1
+    commit(dashboard, "the ticket stays ahead")
+    assert points_drawn(figures[-1].axes[1]) == {3} and dashboard.state["status"] in answer(dashboard)
     assert count_training == []  # everything from the finished sweep
 
 
@@ -114,6 +160,7 @@ def test_the_k_slider_shows_the_cached_line_and_barrier_at_each_k(mnist1d, figur
     config = InstabilityConfig("mnist1d", "mlp", SHORT, points=4, train_examples=500, rewind_iters=(0, 10, 30))
     result = run_instability(config, data=mnist1d, progress=False)
     rows, dashboard = result.rows, stability_explorer(result)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
     for index in (2, 1):
         dashboard.inputs["k"].value = index
         row = rows[index]
@@ -121,6 +168,10 @@ def test_the_k_slider_shows_the_cached_line_and_barrier_at_each_k(mnist1d, figur
         left, right = figures[-1].axes[:2]
         assert list(left.lines[0].get_ydata()) == pytest.approx([100 * e for e in row["dense"].lines[0].test_err])
         assert list(right.lines[-1].get_xdata()) == [row["k"]] * 2
+        assert points_drawn(right) == {index + 1}  # the barriers so far, on the axis of every k
+        assert [label.get_text() for label in right.get_xticklabels()] == ["0", "10", "30"]
+    commit(dashboard, "stable from k = 10")
+    assert points_drawn(figures[-1].axes[1]) == {3} and dashboard.state["status"] in answer(dashboard)
 
 
 def test_the_round_slider_over_several_seeds_shows_their_mean_or_one_seed(mnist1d, figures):
@@ -136,6 +187,8 @@ def test_the_round_slider_over_several_seeds_shows_their_mean_or_one_seed(mnist1
 def test_the_controls_explorer_shows_each_arms_mean_and_the_gaps_to_the_ticket(mnist1d, figures):
     sweeps = [run_imp(IMPConfig("mnist1d", "mlp", SHORT, rounds=2, rates=0.5, seed=s), data=mnist1d) for s in (0, 1)]
     dashboard = controls_explorer(sweeps)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
+    assert points_drawn(figures[-1].axes[1]) == {1}  # the whole curve waits for the reveal
     dashboard.inputs["round"].value = 2
     mean = lambda arm: sum(s.rounds[2].results[arm].final_test_acc for s in sweeps) / 2
     assert dashboard.state["ticket"] == pytest.approx(mean("ticket"))
@@ -147,12 +200,17 @@ def test_the_controls_explorer_shows_each_arms_mean_and_the_gaps_to_the_ticket(m
 def test_the_training_slider_shows_where_early_stopping_would_stop_so_far(tiny_data, figures):
     result = train(build_model("mlp", (20,)), tiny_data, TrainConfig(iterations=60, batch_size=50, eval_every=10))
     dashboard = training_explorer(result)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
+    assert dashboard.state["iteration"] == 0 == dashboard.state["early_stop_iter"]
+    dashboard.inputs["until"].value = len(result.history) - 1
     assert dashboard.state["iteration"] == 60 and dashboard.state["early_stop_iter"] == result.early_stop_iter
     dashboard.inputs["until"].value = 2
     seen = result.history[:3]
     assert dashboard.state["iteration"] == 20
     assert dashboard.state["early_stop_iter"] == min(seen, key=lambda row: row["val_loss"])["iteration"]
     assert len(figures[-1].axes[0].lines[0].get_xdata()) == 3  # the curves stop at the slider
+    commit(dashboard, "iteration 20")
+    assert answer(dashboard) == dashboard.state["status"] + "<br>Your guess: <b>iteration 20</b>"
 
 
 def test_the_k_slider_merges_the_dense_rows_and_the_subnetworks_by_k(mnist1d, figures):
@@ -173,10 +231,18 @@ def test_the_t_slider_moves_a_point_along_the_line_and_the_curve(mnist1d, figure
     plane = run_plane(config, data=mnist1d, progress=False)
     result = run_curve(config.as_curve(), data=mnist1d, progress=False)  # the plane's curve, from the cache
     dashboard = curve_explorer(result, plane)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
     dashboard.inputs["t"].value = 2
     assert dashboard.state["t"] == 0.5
     assert dashboard.state["line_test_err"] == result.line.test_err[2]
     assert dashboard.state["curve_test_err"] == result.curve.test_err[2]
+    along = figures[-1].axes[1]  # the paths up to t, their barriers not named
+    assert [len(line.get_xdata()) for line in along.lines[:2]] == [3, 3]
+    assert [text.get_text() for text in along.get_legend().get_texts()] == ["straight line", "bezier curve"]
+    commit(dashboard, "about 10 points")
+    along = figures[-1].axes[1]
+    assert [len(line.get_xdata()) for line in along.lines[:2]] == [5, 5]
+    assert "barrier" in along.get_legend().get_texts()[0].get_text()
     picture = figures[-1].axes[0]
     on_curve = picture.lines[-1]  # the filled dot at t on the curve
     start, end, bend = (plane.points[name] for name in ("start", "end", "bend"))
@@ -196,10 +262,15 @@ def test_the_alpha_slider_reads_both_lines_of_the_chosen_network(figures):
         "mlp": AlignResult(mlp, [1, 2], path_with([0.3, 0.7, 0.32]), path_with([0.3, 0.45, 0.32]), sweeps=5),
     }
     dashboard = alignment_explorer(results)
-    assert dashboard.state["alpha"] == 0.5 and dashboard.state["line_test_err"] == 0.4
-    assert dashboard.state["aligned_test_err"] == 0.11
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
+    assert dashboard.state["alpha"] == 0.0 and dashboard.state["line_test_err"] == 0.1
+    dashboard.inputs["alpha"].value = 1
+    assert dashboard.state["line_test_err"] == 0.4 and dashboard.state["aligned_test_err"] == 0.11
     dashboard.inputs["network"].value = "mlp"
     assert (dashboard.state["line_test_err"], dashboard.state["aligned_test_err"]) == (0.7, 0.45)
+    assert [len(line.get_xdata()) for line in figures[-1].axes[0].lines[:2]] == [2, 2]  # up to alpha
+    commit(dashboard, "30 points, then 10")
+    assert [len(line.get_xdata()) for line in figures[-1].axes[0].lines[:2]] == [3, 3]
     dashboard.inputs["alpha"].value = 2
     assert dashboard.state["alpha"] == 1.0 and dashboard.state["line_test_err"] == 0.32
     marker = figures[-1].axes[0].lines[-1]  # the red line at alpha
@@ -210,6 +281,7 @@ def test_the_sparsity_slider_shows_each_methods_checks_at_that_sparsity(mnist1d,
     configs = [PruneAtInitConfig("mnist1d", "mlp", SHORT, rounds=(1, 3), seed=s, synflow_iterations=5) for s in (0, 1)]
     results = [run_prune_at_init(config, data=mnist1d, progress=False) for config in configs]
     dashboard = at_init_explorer(results)
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
     plain, shuffled = methods_across_seeds(results), methods_across_seeds(results, "shuffled")
     assert dashboard.state["sparsity"] == results[0].weights_remaining[0]
     dashboard.inputs["sparsity"].value = 1
@@ -226,9 +298,15 @@ def test_the_snapshot_slider_grows_the_fge_ensemble(mnist1d, figures):
     config = FGEConfig("mnist1d", "mlp", SHORT, cycles=3, cycle=4, lr_high=1e-2, lr_low=1e-4)
     result = run_fge(config, data=mnist1d, progress=False)
     dashboard = fge_explorer(result)
-    assert dashboard.state["n"] == 3 and dashboard.state["ensemble_acc"] == result.fge_acc
-    dashboard.inputs["n"].value = 1
+    assert_opens_on_its_first_frame_with_the_answer_hidden(dashboard)
+    assert dashboard.state["n"] == 1
     assert dashboard.state["ensemble_acc"] == result.snapshots[0]["test_acc"] == dashboard.state["best_member_acc"]
+    dashboard.inputs["n"].value = 2
+    ensemble = figures[-1].axes[0].lines[-2]  # the ensemble of the first n, under the ring at n
+    assert list(ensemble.get_ydata()) == pytest.approx([100 * a for a in result.ensemble_accs[:2]])
+    commit(dashboard, "two")
+    dashboard.inputs["n"].value = 3
+    assert dashboard.state["ensemble_acc"] == result.fge_acc and len(figures[-1].axes[0].lines[-2].get_xdata()) == 3
 
 
 def test_the_playground_trains_in_the_background_and_explains_bad_settings(data_root, monkeypatch):

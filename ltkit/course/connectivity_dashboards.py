@@ -1,10 +1,12 @@
 """The dashboards of lessons 05 and 06 (ltkit.course.dashboards shows them too): instability against k,
 a curve between two networks, alignment, and an ensemble growing snapshot by snapshot."""
 
+from dataclasses import fields, replace
+
 import ipywidgets as widgets
 
 from ltkit.course import plots
-from ltkit.course.panel import explorer, percent, slider
+from ltkit.course.panel import explorer, percent, slider, so_far
 
 # --- lesson 05: instability against the iteration k --------------------------------------------------------
 
@@ -34,7 +36,9 @@ def stability_explorer(*results, title=""):
         plots.along_path(
             lines, ax=left, xlabel="alpha between two copies", title=f"copies split at iteration {row['k']}"
         )
-        plots.barrier_against_k(rows, ax=right, title=title)
+        seen = so_far(rows, state["index"], state)
+        later = [{"k": row["k"]} for row in rows[len(seen) :]]  # measured later: only their place on the axis
+        plots.barrier_against_k(seen + later, ax=right, title=title)
         right.axvline(row["k"], color="red", lw=1)
         return figure
 
@@ -42,6 +46,20 @@ def stability_explorer(*results, title=""):
 
 
 # --- lesson 06: along a curve, and an ensemble growing -------------------------------------------------------
+
+
+def paths_so_far(paths, index, state, ax, **labels):
+    """along_path of `paths` ({label: PathResult}): while the answer is hidden, up to the current point
+    `index`, on the whole path's axis and without the barriers in the legend (they would give it away);
+    the whole paths once revealed."""
+
+    def cut(path):
+        return replace(path, **{field.name: so_far(getattr(path, field.name), index, state) for field in fields(path)})
+
+    plots.along_path({label: cut(path) for label, path in paths.items()}, ax=ax, **labels)
+    if not state["revealed"]:
+        ax.legend(ax.lines, list(paths))
+        ax.set_xlim(-0.05, 1.05)  # t (alpha) from 0 to 1, with matplotlib's usual margins
 
 
 def curve_explorer(result, plane):
@@ -61,7 +79,8 @@ def curve_explorer(result, plane):
         plots.plane_picture(plane, kind, ax=left)
         left.plot(*plots.point_in_plane(plane, t), "o", ms=10, mfc="none", mec="red", mew=2)
         left.plot(*plots.point_in_plane(plane, t, kind), "o", ms=10, color="red")
-        plots.along_path({"straight line": result.line, f"{kind} curve": result.curve}, ax=right, xlabel="t")
+        paths = {"straight line": result.line, f"{kind} curve": result.curve}
+        paths_so_far(paths, state["index"], state, ax=right, xlabel="t")
         right.axvline(t, color="red", lw=1)
         return figure
 
@@ -75,7 +94,7 @@ def alignment_explorer(results):
     alphas = results[names[0]].line.t
     inputs = dict(
         network=widgets.Dropdown(options=names, value=names[0], description="network"),
-        alpha=slider("alpha", [(f"{a:.2f}", i) for i, a in enumerate(alphas)], len(alphas) // 2),
+        alpha=slider("alpha", [(f"{a:.2f}", i) for i, a in enumerate(alphas)]),
     )
 
     def show(values):
@@ -93,7 +112,7 @@ def alignment_explorer(results):
         result = results[state["network"]]
         figure, ax = plots.row(1, 4.2, detached=True)
         paths = {"straight line": result.line, "after weight matching": result.aligned}
-        plots.along_path(paths, ax=ax, title=state["network"], xlabel="alpha")
+        paths_so_far(paths, inputs["alpha"].value, state, ax=ax, title=state["network"], xlabel="alpha")
         ax.axvline(state["alpha"], color="red", lw=1)
         return figure
 
@@ -104,7 +123,7 @@ def fge_explorer(result):
     """A slider over the number of FGE snapshots in the ensemble: its test accuracy as it grows, against
     the baselines at the full budget."""
     count = len(result.ensemble_accs)
-    inputs = dict(n=slider("snapshots in the ensemble", [(str(n), n) for n in range(1, count + 1)], count))
+    inputs = dict(n=slider("snapshots in the ensemble", [(str(n), n) for n in range(1, count + 1)]))
 
     def show(values):
         n = values["n"]
@@ -116,9 +135,10 @@ def fge_explorer(result):
     def draw(state):
         figure, ax = plots.row(1, 4.2, detached=True)
         plots.fge_comparison(result, ax=ax)
+        shown = so_far(result.ensemble_accs, state["n"] - 1, state)
         ax.plot(
-            range(1, count + 1),
-            [100 * a for a in result.ensemble_accs],
+            range(1, len(shown) + 1),
+            [100 * a for a in shown],
             "s-",
             color="tab:red",
             ms=4,

@@ -16,7 +16,7 @@ from ltkit.course.connectivity_dashboards import (  # noqa: F401 (lessons 05-06'
     fge_explorer,
     stability_explorer,
 )
-from ltkit.course.panel import explorer, percent, slider
+from ltkit.course.panel import explorer, percent, slider, so_far
 from ltkit.experiments.at_init import CHECKS, methods_across_seeds
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.oneshot import pruned_accuracy
@@ -33,7 +33,7 @@ def training_explorer(result, title=""):
     early stopping would stop if training ended there (the lowest validation loss so far)."""
     history = result.history
     options = [(str(row["iteration"]), i) for i, row in enumerate(history)]
-    inputs = dict(until=slider("trained until iteration", options, len(history) - 1))
+    inputs = dict(until=slider("trained until iteration", options))
 
     def show(values):
         seen = history[: values["until"] + 1]
@@ -97,6 +97,16 @@ def sparsity_explorer(model, data, weights_remaining=WEIGHTS_REMAINING):
 # --- lessons 03 and 04: the rounds of IMP sweeps --------------------------------------------------------------
 
 
+def sweep_so_far(lines, rounds, state, ylabel, ax):
+    """Every round's accuracy (lines: across_seeds') against sparsity, the current round marked: the rounds
+    up to it while the answer is hidden, on the whole sweep's axis, and all of them once revealed."""
+    r = state["round"]
+    shown = {label: {key: so_far(values, r, state) for key, values in line.items()} for label, line in lines.items()}
+    plots.against_sparsity(shown, ylabel=ylabel, ax=ax)
+    plots.sparsity_axis(ax, [rounds[0].weights_remaining, rounds[-1].weights_remaining])
+    ax.axvline(100 * rounds[r].weights_remaining, color="red", lw=1)
+
+
 def imp_explorer(results, measure="final_test_acc"):
     """A slider over the rounds of finished IMP sweeps (one, or one per seed): that round's learning curves
     for the ticket and both controls, every round's accuracy (`measure`; mean and spread over the seeds
@@ -137,8 +147,7 @@ def imp_explorer(results, measure="final_test_acc"):
         plots.arm_learning_curves(record, ax=top_left)
         top_left.set_title(f"seed {sweeps[0].config.seed}, round {record.round}")
         label = "final test accuracy (%)" if measure == "final_test_acc" else "test accuracy (%) at early stop"
-        plots.against_sparsity(across_seeds(sweeps, measure), ylabel=label, ax=top_right)
-        top_right.axvline(100 * record.weights_remaining, color="red", lw=1)
+        sweep_so_far(across_seeds(sweeps, measure), rounds, state, ylabel=label, ax=top_right)
         plots.mask_picture(record.mask, sweeps[0].data, ax=bottom, title="the ticket's mask")
         return figure
 
@@ -185,8 +194,7 @@ def controls_explorer(results, measure="final_test_acc"):
         left.set_ylim(100 * lowest - 5, None)
         left.set_ylabel("final test accuracy (%)" if measure == "final_test_acc" else "test accuracy (%) at early stop")
         left.set_title(f"at {100 * rounds[r].weights_remaining:.1f}% of the weights")
-        plots.against_sparsity(summary, ylabel=left.get_ylabel(), ax=right)
-        right.axvline(100 * rounds[r].weights_remaining, color="red", lw=1)
+        sweep_so_far(summary, rounds, state, ylabel=left.get_ylabel(), ax=right)
         return figure
 
     return explorer(inputs, show, draw)

@@ -1,12 +1,14 @@
 """Every lesson, run in JupyterLab in a real browser: it runs to the end without an error, every dashboard
-renders, every control of every dashboard moved with the keyboard or the mouse changes its figure within
-a time limit, and a reloaded tab shows no widget errors. One test per lesson; `make browser` runs them."""
+renders with its answer hidden, every control of every dashboard moved with the keyboard or the mouse
+changes its figure within a time limit, a typed guess and a press on Reveal show the answer beside the
+guess, and a reloaded tab shows no widget errors. One test per lesson; `make browser` runs them."""
 
 import json
 import time
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import OUT
 
@@ -76,9 +78,22 @@ def controls(dashboard):
         values = [o.get_attribute("value") for o in select.locator("option").all()]
         other = next(v for v in values if v != select.input_value())
         moves.append(("dropdown", lambda s=select, v=other: s.select_option(v)))
-    for toggle in dashboard.locator(".widget-toggle-button:not(.mod-active)").all()[:1]:
+    for toggle in dashboard.locator(".widget-toggle-button:not(.mod-active):not(.ltkit-reveal)").all()[:1]:
         moves.append(("toggle", toggle.click))
     return moves
+
+
+def reveal(dashboard, guess="my guess 42"):
+    """Type a guess and press Reveal: the status line, which asked for a guess, must show the answer and,
+    beside it, the guess."""
+    status = dashboard.locator(".ltkit-answer")
+    assert "Reveal" in status.inner_text(), "the answer is shown before a guess"
+    dashboard.locator(".widget-text input").fill(guess)
+    dashboard.locator(".ltkit-reveal").click()
+    expect(status).to_contain_text(f"Your guess: {guess}", timeout=ANSWER_LIMIT * 1000)
+    expect(dashboard.locator(".ltkit-reveal")).to_have_text("Hide the answer")  # the whole figure redrawn
+    answer = status.inner_text().split("Your guess")[0]
+    assert answer.strip() and "Reveal" not in answer, f"no answer beside the guess: {status.inner_text()!r}"
 
 
 def run_another_seed(page, seed):
@@ -119,6 +134,7 @@ def test_a_lesson_runs_in_the_browser_and_its_dashboards_answer(lab, page, lesso
         moves = controls(dashboard)
         assert moves, "a dashboard without a control"
         latencies += [dict(control=kind, seconds=round(answers(dashboard, move), 2)) for kind, move in moves]
+        reveal(dashboard)
     page.screenshot(path=str(OUT / f"{lesson}.png"))
     page.keyboard.press("Control+s")
     page.reload()

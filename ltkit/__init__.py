@@ -9,7 +9,7 @@ imports point one way (each uses only those before it):
 - store: runs (the run cache), archive (its export and import);
 - experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,
   oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge;
-- course: plots, connectivity_plots, style, panel, dashboards, connectivity_dashboards, playground,
+- course: plots, connectivity_plots, diagrams, style, panel, dashboards, connectivity_dashboards, playground,
   claims, runner (the headless course), student (the lessons for class), site (the executed lessons as a
   web site); cli (the command line) beside it.
 The names below are what a lesson or a script needs; everything else is reachable through its module.

@@ -94,11 +94,15 @@ def save_executed(notebook, path, output):
     import nbformat
     from nbconvert import HTMLExporter
 
+    from ltkit.course.diagrams import copy_figures
+
     (output / "notebooks").mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, output / "notebooks" / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (output / "html").mkdir(parents=True, exist_ok=True)
     (output / "html" / path.with_suffix(".html").name).write_text(html)
+    for folder in ("notebooks", "html"):
+        copy_figures(output / folder)
 
 
 def set_parameters(notebook, parameters):

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ltkit.course.diagrams import copy_figures
 from ltkit.errors import LtkitError
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -135,6 +136,7 @@ def stage(paths, source):
         nbformat.write(static_notebook(notebook), source / path.name)
     (source / "index.md").write_text(INDEX.format(lessons="\n".join(path.stem for path in paths)))
     (source / "glossary.md").write_text(glossary_page(notebooks))
+    copy_figures(source)
 
 
 def build_site(notebooks, output):

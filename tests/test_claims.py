@@ -5,8 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
-from ltkit.course.claims import claim, observe
+from ltkit.course.claims import claim, corner_connections, observe, percent, points
 
 
 def test_a_true_claim_passes_and_a_false_one_stops_with_its_name(monkeypatch):
@@ -37,6 +38,17 @@ def test_an_observation_never_stops_a_lesson_and_without_a_record_file_writes_no
     monkeypatch.chdir(tmp_path)
     assert observe(1 > 2, "k = 100 matches") is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_details_write_accuracies_as_percent_and_gaps_as_points():
+    assert (percent(0.9123), points(0.034), percent(1.0)) == ("91.2%", "3.4 points", "100.0%")
+
+
+def test_corner_connections_count_each_pixel_s_surviving_connections_in_the_corners_and_over_the_image():
+    mask = torch.ones(3, 4 * 4, dtype=torch.bool)  # 3 units, a 4x4 image: 3 connections per pixel
+    mask[:, 0] = False  # the top left pixel loses all three
+    mask[0, 5] = False  # and pixel (1, 1), inside no 1x1 corner, one
+    assert corner_connections(mask, (4, 4), size=1) == (2.25, (3 * 16 - 4) / 16)
 
 
 def claims_benchmark():

@@ -50,6 +50,11 @@ def check_cell(path):
     return None
 
 
+def called(call):
+    """The name a call calls: `claim` for claim(...) and for claims.claim(...)."""
+    return getattr(call.func, "id", getattr(call.func, "attr", None))
+
+
 def real_checks(tree):
     """The statements that can fail: `assert condition` and `claim(condition, name)` (ltkit.course.claims, which
     raises an AssertionError), where the condition is not a constant such as True, 1 or a string."""
@@ -57,9 +62,27 @@ def real_checks(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Assert):
             checks.append(node.test)
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "claim":
+        elif isinstance(node, ast.Call) and called(node) == "claim":
             checks.append(node.args[0] if node.args else ast.Constant(True))
     return [check for check in checks if not isinstance(check, ast.Constant)]
+
+
+def hidden(cell):
+    """Whether the cell's source is collapsed, as JupyterLab and Colab show it: a bar, and its output."""
+    return cell["metadata"].get("jupyter", {}).get("source_hidden", False)
+
+
+def code_lines(cell):
+    return sum(1 for line in source(cell).splitlines() if line.strip())
+
+
+def checks_claims(cell):
+    """Whether a code cell checks something: it has an `assert`, or calls claim or observe (a check cell, and a
+    probe that moves a dashboard and asserts on its state). Found by parsing, so comments and strings don't count."""
+    return any(
+        isinstance(node, ast.Assert) or isinstance(node, ast.Call) and called(node) in ("claim", "observe")
+        for node in ast.walk(parsed(source(cell)))
+    )
 
 
 def python_blocks(markdown):
@@ -197,3 +220,35 @@ def test_comments_strings_and_constants_are_not_checks():
     assert len(real_checks(ast.parse("x = 1\nassert x == 1, 'one'\nclaim(x > 0, 'positive')"))) == 2
     not_checks = "# assert x == 1\nprint('assert ')\nassert True\nclaim(1, 'always')\n'assert x'"
     assert real_checks(ast.parse(not_checks)) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_checks_take_at_most_a_fifth_of_the_code_a_student_sees(path):
+    visible = [cell for cell in cells(path, "code") if not hidden(cell)]
+    seen = sum(code_lines(cell) for cell in visible)
+    checking = sum(code_lines(cell) for cell in visible if checks_claims(cell))
+    assert 5 * checking <= seen, (
+        f"{path.name}: {checking} of the {seen} code lines a student sees check claims (at most a fifth): fold "
+        'the check cell (metadata "jupyter": {"source_hidden": true}) or make it one call into a helper'
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_folded_cell_follows_a_line_saying_what_it_does(path):
+    notebook = cells(path)
+    for previous, cell in zip(notebook, notebook[1:]):
+        if cell["cell_type"] == "code" and hidden(cell):
+            last_line = source(previous).strip().splitlines()[-1] if previous["cell_type"] == "markdown" else ""
+            assert last_line and not last_line.startswith("#"), (
+                f"{path.name}: a line of markdown right above the folded cell {source(cell).splitlines()[0]!r}, "
+                "saying what it does (a folded cell shows only its output)"
+            )
+
+
+def test_asserts_and_claims_are_checks_and_comments_are_not():
+    def code(text, folded=False):
+        return dict(cell_type="code", source=text, metadata={"jupyter": {"source_hidden": True}} if folded else {})
+
+    assert checks_claims(code("x = 1\nassert x")) and checks_claims(code("observe(x > 0, 'positive')"))
+    assert checks_claims(code("claims.claim(x, 'x')")) and not checks_claims(code("# claim(x)\nprint('assert')"))
+    assert hidden(code("claim(x, 'x')", folded=True)) and not hidden(code("claim(x, 'x')"))

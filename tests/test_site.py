@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from ltkit.course.runner import execute_lesson
-from ltkit.course.site import build_site, cited_papers, main, static_notebook
+from ltkit.course.site import GLOSSARY, build_site, cited_papers, glossary_page, main, static_notebook
 from ltkit.errors import LtkitError
 
 DASHBOARD = """\
@@ -32,7 +32,7 @@ def lesson(tmp_path_factory):
     cell = nbformat.v4
     notebook = cell.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
     notebook.cells = [
-        cell.new_markdown_cell("# 00 · A small lesson\n\nOne figure, one dashboard."),
+        cell.new_markdown_cell("# 00 · A small lesson\n\nOne figure, one dashboard, one [term](GLOSSARY.md#matching)."),
         cell.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([3, 1, 2]);"),
         cell.new_code_cell(DASHBOARD),
     ]
@@ -59,7 +59,35 @@ def test_the_site_links_the_lesson_and_shows_its_figures(lesson, tmp_path):
     images = re.findall(r'<img[^>]* src="(_images/[^"]+\.png)"', page)
     assert len(images) == 2 and all((tmp_path / "site" / image).stat().st_size > 1000 for image in images)
     assert "k is <b>1</b>" in page and "VBox(children" not in page
-    assert "No lesson has a glossary yet" in (tmp_path / "site" / "glossary.html").read_text()
+
+
+def test_the_glossary_page_holds_every_entry_of_the_glossary_the_lessons_link_to(lesson, tmp_path):
+    build_site(lesson.parent, tmp_path / "site")
+    assert 'href="GLOSSARY.html#matching"' in (tmp_path / "site" / "00_small.html").read_text()
+    page = (tmp_path / "site" / "GLOSSARY.html").read_text()
+    entries = re.findall(r"^### (.+)$", GLOSSARY.read_text(), re.M)
+    assert len(entries) > 30 and all(f'id="{anchor(entry)}"' in page for entry in entries)
+    assert "mean minus one standard deviation over seeds" in page  # the definition, not only the headings
+
+
+def test_every_link_of_a_lesson_into_the_glossary_names_one_of_its_entries():
+    entries = {anchor(entry) for entry in re.findall(r"^#+ (.+)$", GLOSSARY.read_text(), re.M)}
+    links = {
+        (path.name, target)
+        for path in sorted(GLOSSARY.parent.glob("*.ipynb"))
+        for target in re.findall(r"\]\(GLOSSARY\.md#([\w-]+)\)", path.read_text())
+    }
+    assert len(links) >= 6 and {(name, target) for name, target in links if target not in entries} == set()
+
+
+def anchor(heading):
+    """The anchor GitHub (and the site) give a heading: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def test_a_missing_glossary_is_one_clear_error(tmp_path):
+    with pytest.raises(LtkitError, match="no glossary at .*checkout of the course"):
+        glossary_page([], tmp_path / "GLOSSARY.md")
 
 
 def test_every_paper_is_cited_once_by_its_link_in_alphabetical_order():
@@ -80,3 +108,10 @@ def test_no_executed_lessons_is_one_clear_error(tmp_path, capsys):
         build_site(tmp_path, tmp_path / "site")
     assert main(["--notebooks", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("ltkit: error: no executed lessons")
+
+
+def test_a_cell_folded_in_the_lesson_is_folded_on_its_page():
+    folded = nbformat.v4.new_code_cell("claim(True, 'checked')", metadata={"jupyter": {"source_hidden": True}})
+    notebook = nbformat.v4.new_notebook(cells=[folded, nbformat.v4.new_code_cell("print(1)")])
+    static = static_notebook(notebook)
+    assert static.cells[0].metadata["tags"] == ["hide-input"] and "tags" not in static.cells[1].metadata

@@ -103,7 +103,7 @@ def test_every_lessons_student_version_has_no_answers_and_every_code_cell(path):
 
 def test_the_command_writes_each_lesson_named(tmp_path, capsys):
     assert main(["--output", str(tmp_path), "00_welcome"]) == 0
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["00_welcome.ipynb", "figures"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["00_welcome.ipynb", "GLOSSARY.md", "figures"]
     assert (tmp_path / "figures" / "imp_loop.svg").exists()  # where the lessons' markdown finds the diagrams
     nbformat.validate(nbformat.read(tmp_path / "00_welcome.ipynb", as_version=4))
     assert "00_welcome                0 answers,  2 solutions removed" in capsys.readouterr().out

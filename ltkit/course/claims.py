@@ -5,11 +5,14 @@ in CI) a false claim stops the run with an AssertionError naming it. When $LTKIT
 claim is recorded there instead (one JSON line: name, passed, detail) and the lesson goes on: this is how
 benchmarks/claims.py replays every lesson on seeds that no recipe was tuned on and counts, per claim,
 on how many of them it held. `observe` records, and never raises, what a lesson reports without
-asserting it (it held too rarely to be a claim).
+asserting it (it held too rarely to be a claim). `percent`, `points` and `corner_connections` are what
+several lessons' checks measure and write the same way.
 """
 
 import json
 import os
+
+import torch
 
 
 def claim(condition, name, detail=""):
@@ -34,3 +37,21 @@ def write_down(condition, name, detail, asserted):
         with open(record_to, "a") as f:
             f.write(json.dumps(dict(name=name, passed=passed, detail=detail, asserted=asserted)) + "\n")
     return passed
+
+
+def percent(fraction):
+    """An accuracy as a claim's detail writes it: 0.912 -> '91.2%'."""
+    return f"{100 * fraction:.1f}%"
+
+
+def points(fraction):
+    """A gap or a barrier (a difference of accuracies or errors) in percentage points: 0.034 -> '3.4 points'."""
+    return f"{100 * fraction:.1f} points"
+
+
+def corner_connections(first_layer_mask, image_shape, size=5):
+    """The mean number of surviving connections per input pixel in the four `size` x `size` corners of the
+    image, and over every pixel: pruning by magnitude cuts the corners, where the images are blank."""
+    counts = first_layer_mask.float().sum(dim=0).view(*image_shape)
+    corners = torch.cat([counts[:size, :size], counts[:size, -size:], counts[-size:, :size], counts[-size:, -size:]])
+    return corners.mean().item(), counts.mean().item()

@@ -8,7 +8,6 @@ Arms keep their course colours (ltkit.course.style.ARM_STYLE); every text is 11 
 """
 
 import inspect
-import shutil
 import sys
 from functools import wraps
 from io import StringIO
@@ -330,12 +329,6 @@ def mask(ax, x, y, text):
     """The point where a method picks its mask, labelled above."""
     ax.plot(x, y, "D", color=MARK, ms=10, zorder=3)
     label(ax, x, y + 0.35, text, MARK)
-
-
-def copy_figures(folder):
-    """The diagrams beside lessons written into `folder` (executed, for students, for the site), where the
-    lessons' markdown finds them: figures/<name>.svg."""
-    shutil.copytree(FIGURES, Path(folder) / "figures", dirs_exist_ok=True)
 
 
 def write_all(folder=FIGURES):

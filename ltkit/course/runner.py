@@ -8,6 +8,7 @@ is ready and the executed lessons can be read without running anything. Prints e
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -94,15 +95,20 @@ def save_executed(notebook, path, output):
     import nbformat
     from nbconvert import HTMLExporter
 
-    from ltkit.course.diagrams import copy_figures
-
     (output / "notebooks").mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, output / "notebooks" / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (output / "html").mkdir(parents=True, exist_ok=True)
     (output / "html" / path.with_suffix(".html").name).write_text(html)
     for folder in ("notebooks", "html"):
-        copy_figures(output / folder)
+        copy_companions(output / folder)
+
+
+def copy_companions(folder):
+    """What the lessons link to, beside lessons written into `folder` (executed, for students, for the
+    site): the diagrams (figures/) and the glossary."""
+    shutil.copytree(NOTEBOOKS / "figures", Path(folder) / "figures", dirs_exist_ok=True)
+    shutil.copy(NOTEBOOKS / "GLOSSARY.md", folder)
 
 
 def set_parameters(notebook, parameters):

@@ -14,9 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ltkit.course.diagrams import copy_figures
+from ltkit.course.runner import NOTEBOOKS, copy_companions
 from ltkit.errors import LtkitError
 
+GLOSSARY = NOTEBOOKS / "GLOSSARY.md"  # the course's glossary, beside the lessons that link to it
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FROZEN = "*A dashboard, as it stood when the lesson ran: run the lesson to move it.*"
@@ -25,6 +26,7 @@ SPHINX = dict(
     extensions=["myst_nb"],
     nb_execution_mode="off",
     myst_enable_extensions=["dollarmath"],
+    myst_heading_anchors=3,  # the lessons link to glossary entries by their headings: GLOSSARY.md#matching
     html_copy_source=False,
     html_theme="alabaster",
     html_theme_options={"page_width": "1200px"},  # alabaster has 940px: room for figures and code
@@ -44,7 +46,7 @@ dashboards, open them in Jupyter, or on Colab from the badge at the top of each 
 ```{{toctree}}
 :maxdepth: 1
 
-glossary
+GLOSSARY
 ```
 """
 
@@ -88,6 +90,8 @@ def static_notebook(notebook):
     for cell in static.cells:
         if cell.cell_type == "code":
             cell.outputs = [plain for output in cell.outputs for plain in frozen(output, models)]
+            if cell.metadata.get("jupyter", {}).get("source_hidden"):  # folded in the lesson: folded on its page
+                cell.metadata.setdefault("tags", []).append("hide-input")
     return static
 
 
@@ -112,15 +116,14 @@ def cited_papers(notebooks):
     return sorted(filter(None, papers.values()))
 
 
-def glossary_page(notebooks):
-    """The lessons' glossaries, and the papers they cite."""
-    glossary = "\n\n".join(filter(None, (section(notebook, "Glossary") for notebook in notebooks)))
+def glossary_page(notebooks, glossary=GLOSSARY):
+    """The course's glossary (notebooks/GLOSSARY.md), and the papers the lessons cite."""
+    if not glossary.is_file():
+        raise LtkitError(f"no glossary at {glossary}: build the site from a checkout of the course")
     papers = cited_papers(notebooks)
     return "\n\n".join(
         [
-            "# Glossary and references",
-            "## Glossary",
-            glossary or "No lesson has a glossary yet: a lesson's markdown cell headed `## Glossary` appears here.",
+            glossary.read_text().strip(),
             "## References",
             "\n".join(papers) or "No lesson cites a paper yet: the lessons' `## References` cells appear here.",
         ]
@@ -128,15 +131,16 @@ def glossary_page(notebooks):
 
 
 def stage(paths, source):
-    """Write the Sphinx project into `source`: the lessons frozen, the index, the glossary."""
+    """Write the Sphinx project into `source`: the lessons frozen, the index, the glossary (under the name the
+    lessons link to)."""
     import nbformat
 
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
     for path, notebook in zip(paths, notebooks):
         nbformat.write(static_notebook(notebook), source / path.name)
+    copy_companions(source)
     (source / "index.md").write_text(INDEX.format(lessons="\n".join(path.stem for path in paths)))
-    (source / "glossary.md").write_text(glossary_page(notebooks))
-    copy_figures(source)
+    (source / GLOSSARY.name).write_text(glossary_page(notebooks))  # with the lessons' references
 
 
 def build_site(notebooks, output):

@@ -13,8 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from ltkit.course.diagrams import copy_figures
-from ltkit.course.runner import lessons
+from ltkit.course.runner import copy_companions, lessons
 from ltkit.errors import LtkitError
 
 HIDDEN = re.compile(
@@ -72,7 +71,7 @@ def write_student_versions(paths, output):
         except LtkitError as error:
             raise LtkitError(f"{path.name}, {error}") from None
         nbformat.write(student, output / path.name)
-    copy_figures(output)
+    copy_companions(output)
     return removed
 
 

@@ -1,6 +1,7 @@
 """Pruning at initialisation (ltkit.experiments.at_init): the scores, the masks, the checks, and the experiment."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -50,21 +51,45 @@ def test_snip_scores_are_weight_times_gradient(mnist1d):
     assert set(scores) == {"layers.1.weight", "layers.3.weight", "layers.5.weight"}  # weights only, no biases
 
 
-def test_grasp_scores_are_minus_weight_times_hessian_gradient(mnist1d):
-    model = build_model("mlp", (40,), seed=0)
-    x, y = batch(mnist1d, 50)
-    scores = grasp_scores(model, x, y)
-    names = list(scores)
+def tiny_network_and_batch():
+    """A 5-4-3 network in float64 (32 weights: a Hessian small enough to write out) and 16 examples."""
+    generator = torch.Generator().manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=torch.float64))
+    x = torch.randn(16, 5, generator=generator, dtype=torch.float64)
+    return model, x, torch.randint(3, (16,), generator=generator)
+
+
+@pytest.mark.parametrize("temperature", [200.0, 3.0])
+def test_grasp_scores_are_minus_weight_times_the_explicit_hessian_times_the_gradient(temperature):
+    """g and H written out over the flattened weights (biases held), of the loss on the logits / temperature."""
+    model, x, y = tiny_network_and_batch()
+    scores = grasp_scores(model, x, y, temperature)
     params = dict(model.named_parameters())
+    names = list(scores)
+    assert names == ["0.weight", "2.weight"]  # weights only, no biases
 
-    def loss(*weights):
-        return F.cross_entropy(torch.func.functional_call(model, {**params, **dict(zip(names, weights))}, (x,)), y)
+    def tempered_loss(flat):
+        weights = [w.view_as(params[n]) for n, w in zip(names, flat.split([params[n].numel() for n in names]))]
+        logits = torch.func.functional_call(model, {**params, **dict(zip(names, weights))}, (x,))
+        return F.cross_entropy(logits / temperature, y)
 
-    weights = tuple(params[n].detach() for n in names)
-    gradient = torch.autograd.grad(loss(*[w.requires_grad_() for w in weights]), weights)
-    _, hg = torch.autograd.functional.hvp(loss, weights, tuple(g.detach() for g in gradient))
-    for name, w, h in zip(names, weights, hg):
-        assert torch.allclose(scores[name], -w * h, atol=1e-6), name
+    flat = torch.cat([params[n].detach().flatten() for n in names])
+    g = torch.autograd.functional.jacobian(tempered_loss, flat)
+    hessian = torch.autograd.functional.hessian(tempered_loss, flat)
+    expected = -flat * (hessian @ g)
+    assert torch.allclose(torch.cat([scores[n].flatten() for n in names]), expected, rtol=1e-9, atol=0)
+
+
+def test_grasp_is_scored_at_the_configs_temperature(mnist1d):
+    """Wang et al.'s temperature of 200 is the default, and it changes which weights GraSP keeps."""
+    assert CONFIG.grasp_temperature == 200
+    tempered = score_mask("grasp", CONFIG, mnist1d, 0.1)
+    plain = score_mask("grasp", replace(CONFIG, grasp_temperature=1.0), mnist1d, 0.1)
+    common = sum(int((tempered[n] & plain[n]).sum()) for n in tempered)
+    assert common < 0.8 * sum(int(keep.sum()) for keep in tempered.values())
 
 
 def test_synflow_conserves_flow_layer_by_layer_and_needs_no_data():
@@ -183,6 +208,8 @@ def test_bad_settings_are_refused_in_one_line():
         PruneAtInitConfig("mnist1d", "mlp", SHORT, rewind_iter=40)
     with pytest.raises(LtkitError, match="at least one example"):
         PruneAtInitConfig("mnist1d", "mlp", SHORT, score_examples=0)
+    with pytest.raises(LtkitError, match="grasp_temperature divides the logits: it must be positive; got 0"):
+        PruneAtInitConfig("mnist1d", "mlp", SHORT, grasp_temperature=0)
     with pytest.raises(LtkitError, match="no setting round;"):
         prune_at_init_config("mnist1d", "mlp", "ci", round=3)
 

@@ -5,7 +5,8 @@ initialisation score every weight of W_0 and keep the best-scoring fraction, glo
 - SNIP (Lee et al. 2019, https://arxiv.org/abs/1810.02340): |w * dL/dw| on training data, the loss's
   sensitivity to removing each weight;
 - GraSP (Wang et al. 2020, https://arxiv.org/abs/2002.07376): -w * (H g), keeping the weights whose removal
-  least reduces the gradient's flow (it keeps the *lowest* scores);
+  least reduces the gradient's flow (it keeps the *lowest* scores), on the loss of the logits divided by a
+  temperature (200, as in Wang et al.'s code);
 - SynFlow (Tanaka et al. 2020, https://arxiv.org/abs/2006.05467): |w * dR/dw| with R the output of the
   network with every weight made positive on an input of ones: no data at all, and iterative (100 rounds,
   the kept fraction shrinking exponentially), so that no layer is cut off;
@@ -18,8 +19,7 @@ or re-initialised, as if only each layer's fraction mattered; IMP's tickets do n
 
 `ltkit.run_prune_at_init(config)` trains every method's subnetwork at IMP's sparsities, with its checks, each
 from W_0 by the same recipe, all as stacks (ltkit.engine.stacked), cached one by one. IMP's checks are the
-controls its sweep trains anyway: random pruning on W_k is its mask shuffled within layers. GraSP is scored
-on the plain loss, without the temperature (logits divided by 200) of Wang et al.'s code.
+controls its sweep trains anyway: random pruning on W_k is its mask shuffled within layers.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -61,6 +61,7 @@ class PruneAtInitConfig(Settings):
     scope: str = setting("layerwise", f"IMP's sweep: {SCOPE_HELP}", choices=SCOPES)
     rewind_iter: int = setting(0, "IMP's k: its tickets rewind to the weights at iteration k")
     score_examples: int = setting(1000, "training examples SNIP and GraSP score on")
+    grasp_temperature: float = setting(200.0, "GraSP divides the logits by it before the loss (Wang et al.: 200)")
     synflow_iterations: int = setting(100, "SynFlow's rounds of scoring and pruning")
 
     def __post_init__(self):
@@ -69,6 +70,8 @@ class PruneAtInitConfig(Settings):
             raise LtkitError(f"rounds must be IMP rounds of 1 or more; got {self.rounds}")
         if self.score_examples < 1:
             raise LtkitError(f"SNIP and GraSP need at least one example to score on; got {self.score_examples}")
+        if self.grasp_temperature <= 0:
+            raise LtkitError(f"grasp_temperature divides the logits: it must be positive; got {self.grasp_temperature}")
         if self.synflow_iterations < 1:
             raise LtkitError(f"SynFlow needs at least one iteration; got {self.synflow_iterations}")
         imp_sweep(self)  # which checks IMP's settings
@@ -104,12 +107,21 @@ def snip_scores(model, x, y):
     return {name: (w * g).abs().detach() for (name, w), g in zip(weights.items(), grads)}
 
 
-def grasp_scores(model, x, y):
-    """-w * (H g) (Wang et al. 2020): g the loss's gradient, H its Hessian; the lowest scores are kept."""
+def grasp_scores(model, x, y, temperature):
+    """-w * (H g) (Wang et al. 2020), g the gradient and H the Hessian of the loss on the logits divided by
+    `temperature`; the lowest scores are kept. Step for step the reference code (GraSP.score of Tanaka et
+    al.'s Synaptic-Flow, after Wang et al.'s): the tempered loss's gradient g without a graph, then again with
+    one, and H g as the gradient of their dot product. The reference removes the lowest w * (H g), which keeps
+    the same weights, after dividing all the scores by |their sum|, which leaves their ranking as it is."""
     weights = prunable(model)
-    g = [t.detach() for t in torch.autograd.grad(F.cross_entropy(model(x), y), list(weights.values()))]
-    grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(weights.values()), create_graph=True)
-    hg = torch.autograd.grad(sum((a * b).sum() for a, b in zip(grads, g)), list(weights.values()))
+    params = list(weights.values())
+
+    def tempered_loss():
+        return F.cross_entropy(model(x) / temperature, y)
+
+    g = torch.autograd.grad(tempered_loss(), params)  # no graph: a constant of the product below
+    grads = torch.autograd.grad(tempered_loss(), params, create_graph=True)
+    hg = torch.autograd.grad(sum((a * b).sum() for a, b in zip(grads, g)), params)
     return {name: -(w * h).detach() for (name, w), h in zip(weights.items(), hg)}
 
 
@@ -153,8 +165,8 @@ def score_mask(method, config, data, weights_remaining, invert=False):
     else:
         generator = torch.Generator().manual_seed(config.seed)
         idx = torch.randperm(len(data.y_train), generator=generator)[: config.score_examples].to(data.device)
-        score = snip_scores if method == "snip" else grasp_scores
-        scores = score(model, data.x_train[idx], data.y_train[idx])
+        x, y = data.x_train[idx], data.y_train[idx]
+        scores = snip_scores(model, x, y) if method == "snip" else grasp_scores(model, x, y, config.grasp_temperature)
     keep_lowest = (method == "grasp") != invert
     return top_fraction_mask(scores, weights_remaining, keep_lowest)
 

@@ -69,7 +69,7 @@ class Experiment:
         if not isinstance(config, self.settings):
             raise LtkitError(
                 f"{self.name} runs a {self.settings.__name__}, not a {type(config).__name__}; "
-                f"make it with ltkit.{self.name.replace('-', '_')}_config(...)"
+                f"make it with this experiment's config(dataset, model, profile, ...)"
             )
         return self.run_with(config, Context.of(config, data, device, cache, progress))
 

@@ -88,7 +88,7 @@ def test_every_text_is_11_pt_or_more_inside_the_figure_and_apart_from_the_others
     assert not overlapping, f"{name}: texts that overlap: {overlapping}"
 
 
-def test_the_transformer_shows_the_rates_of_lesson_09s_recipe(monkeypatch):
+def test_the_transformer_shows_the_rates_of_lesson_10s_recipe(monkeypatch):
     rates = dict(embedding=0.1, attention=0.3, mlp=0.4, output=0.2)
     monkeypatch.setitem(RECIPES["transformer"], "rates", rates)
     _, texts = drawn_texts("gpt_block", monkeypatch)

@@ -80,7 +80,8 @@ def test_each_arms_copies_start_as_designed_and_their_barrier_is_the_lines(mnist
     assert [row["k"] for row in rows] == [0, 10] and all(list(row)[1:] == list(arms) for row in rows)
     expected = ["k=0"] * 2 + ["dense", *IMP_TRAININGS] + ["k=0"] * 6  # the dense network at 0 is W_0
     tickets_only = [name for name in IMP_TRAININGS if name.endswith("ticket")]  # controls are lesson 03's, k=0
-    expected += [None] + ["k=10"] * 2 + [None, *tickets_only] + ["k=10"] * 6  # replays to k=10, a sweep
+    expected += [None] + ["k=10"] * 2 + [None, *tickets_only] + ["k=10"] * 4  # replays to k=10, a sweep
+    expected += [None] + ["k=10"] * 2  # the re-initialised subnetwork trained to k=10 under its mask, then copied
     assert count_training == expected
     pairs = iter(zip(copies[::2], copies[1::2]))
     for row in rows:
@@ -189,6 +190,8 @@ def test_the_sweep_for_a_ticket_prunes_just_far_enough(mnist1d):
     kept = lambda r: sum(n * (1 - rates[name]) ** r for name, n in sizes.items()) / sum(sizes.values())
     first = next(r for r in range(100) if kept(r) <= 0.1)
     assert rounds_to_reach(0.1, paper, mnist1d) == first and kept(first - 1) > 0.1
+    at_20 = replace(CONFIG, rates=0.2, scope="global")
+    assert rounds_to_reach(0.262, at_20, mnist1d) == 6  # 0.8^6 = 0.26214: rounding, not a seventh round
     with pytest.raises(LtkitError, match="does not reach 0.1"):
         rounds_to_reach(0.1, replace(CONFIG, rates=0.0), mnist1d)
 

@@ -101,7 +101,7 @@ def ltkit_names_used(tree):
 
 
 def test_there_are_lessons():
-    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(10)]
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(12)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -252,3 +252,27 @@ def test_asserts_and_claims_are_checks_and_comments_are_not():
     assert checks_claims(code("x = 1\nassert x")) and checks_claims(code("observe(x > 0, 'positive')"))
     assert checks_claims(code("claims.claim(x, 'x')")) and not checks_claims(code("# claim(x)\nprint('assert')"))
     assert hidden(code("claim(x, 'x')", folded=True)) and not hidden(code("claim(x, 'x')"))
+
+
+def dashboards_shown(path):
+    """The dashboards a student sees: `name = ltkit.dashboards.something(...)` outside the check cell."""
+    notebook = cells(path)
+    return [
+        cell
+        for previous, cell in zip([None, *notebook], notebook)
+        if cell["cell_type"] == "code"
+        and re.search(r"^\w+ = ltkit\.dashboards\.\w+\(", source(cell), re.M)
+        and not (previous is not None and source(previous).lstrip().startswith("## Check:"))
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_story_a_lesson_with_at_most_two_dashboards(path):
+    assert len(dashboards_shown(path)) <= 2, f"{path.name}: {len(dashboards_shown(path))} dashboards (at most two)"
+
+
+def test_late_rewinding_and_fast_ensembling_each_have_a_lesson():
+    titles = {path.stem: source(cells(path, "markdown")[0]).splitlines()[0] for path in NOTEBOOKS}
+    assert "Late rewinding" in titles["06_late_rewinding"] and "Late rewinding" not in titles["05_stability"]
+    assert "Fast geometric ensembling" in titles["08_fast_ensembling"]
+    assert "ensembling" not in titles["07_mode_connectivity"].lower()

@@ -1,14 +1,15 @@
-"""The dashboards of lessons 05 and 06 (ltkit.course.dashboards shows them too): instability against k,
+"""The dashboards of lessons 05-08 (ltkit.course.dashboards shows them too): instability against k,
 a curve between two networks, alignment, and an ensemble growing snapshot by snapshot."""
 
 from dataclasses import fields, replace
 
 import ipywidgets as widgets
+from matplotlib.figure import Figure
 
 from ltkit.course import plots
 from ltkit.course.panel import explorer, percent, slider, so_far
 
-# --- lesson 05: instability against the iteration k --------------------------------------------------------
+# --- lessons 05-06: instability against the iteration k-------------------------------------------------------
 
 
 def stability_explorer(*results, title=""):
@@ -45,7 +46,7 @@ def stability_explorer(*results, title=""):
     return explorer(inputs, show, draw)
 
 
-# --- lesson 06: along a curve, and an ensemble growing -------------------------------------------------------
+# --- lessons 07-08: along a curve, and an ensemble growing------------------------------------------------------
 
 
 def paths_so_far(paths, index, state, ax, **labels):
@@ -133,19 +134,13 @@ def fge_explorer(result):
         return dict(n=n, ensemble_acc=accuracy, best_member_acc=best, status=status)
 
     def draw(state):
-        figure, ax = plots.row(1, 4.2, detached=True)
+        figure = Figure(figsize=plots.FGE_SIZE, layout="constrained")  # room for the legend under the axes
+        ax = figure.subplots()
         plots.fge_comparison(result, ax=ax)
         shown = so_far(result.ensemble_accs, state["n"] - 1, state)
-        ax.plot(
-            range(1, len(shown) + 1),
-            [100 * a for a in shown],
-            "s-",
-            color="tab:red",
-            ms=4,
-            label="ensemble of the first n",
-        )
+        ax.plot(range(1, len(shown) + 1), [100 * a for a in shown], **plots.FGE_STYLE["growing"])
         ax.plot([state["n"]], [100 * state["ensemble_acc"]], "o", ms=12, mfc="none", color="red")
-        ax.legend(loc="lower right")
+        plots.fge_legend(ax)
         return figure
 
     return explorer(inputs, show, draw)

@@ -1,22 +1,51 @@
-"""The figures of lessons 05 and 06: paths between networks, instability, late rewinding, the plane of a
+"""The figures of lessons 05-08: paths between networks, instability, late rewinding, the plane of a
 curve, fast geometric ensembling. Part of ltkit.course.plots, which re-exports them."""
 
 import numpy as np
 
-from ltkit.course.style import ARM_STYLE, new_axes, row
+from ltkit.course.style import ARM_STYLE, from_zero, new_axes, row, two_lines, values_above, values_inside
 from ltkit.experiments.curves import CURVES
 from ltkit.experiments.fge import cyclic_learning_rate
 from ltkit.experiments.instability import STABLE_BELOW
 from ltkit.experiments.paths import lerp
 
+INSTABILITY_LABELS = {
+    "dense": "dense network",
+    "ticket": "IMP ticket",
+    "random_mask": "random mask",
+    "reinit": "random reinit",
+}
+ARM_PATHS = {label: ARM_STYLE[arm]["color"] for arm, label in INSTABILITY_LABELS.items()}
+SHAPE_PATHS = {  # the diagrams' colours for a line and a curve (no arm's), and one more for weight matching
+    "weight matching": "tab:brown",
+    "curve": "tab:purple",
+    "straight line": "tab:red",
+}
+OTHER_PATHS = ("black", "tab:gray", "tab:cyan", "tab:olive")  # paths of any other label, in turn
+BARRIER_SPAN = 10  # points: a barrier axis is at least this tall, so that a barrier of 0.5 looks small
+STABLE_LABEL = f"stable below {100 * STABLE_BELOW:.0f} points"
+
+
+def path_colour(label, others):
+    """An arm's path in the arm's colour; a straight line, a curve, a line after weight matching in
+    SHAPE_PATHS' colours; any other path in the next colour of `others` (an iterator over OTHER_PATHS)."""
+    if label in ARM_PATHS:
+        return ARM_PATHS[label]
+    shape = next((words for words in SHAPE_PATHS if words in label.lower()), None)
+    return SHAPE_PATHS[shape] if shape else next(others)
+
 
 def along_path(paths, key="test_err", ax=None, title="", xlabel="position on the path (alpha or t)"):
-    """A measured path's error (or loss) against t, one line per label: {label: PathResult}."""
+    """A measured path's error (or loss) against t, one line per label: {label: PathResult}; the y axis
+    starts at 0, where error and loss do."""
     ax = new_axes(ax)
     percent = key.endswith("err")
+    others = iter(OTHER_PATHS * len(paths))
     for label, path in paths.items():
         values = np.asarray(getattr(path, key)) * (100 if percent else 1)
-        ax.plot(path.t, values, marker="o", ms=3, label=f"{label} (barrier {100 * path.barrier:.1f} points)")
+        label_with_barrier = f"{label} (barrier {100 * path.barrier:.1f} points)"
+        ax.plot(path.t, values, marker="o", ms=3, color=path_colour(label, others), label=label_with_barrier)
+    ax.set_ylim(0, None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel({"test_err": "test error (%)", "train_err": "training error (%)"}.get(key, key.replace("_", " ")))
     ax.grid(alpha=0.3)
@@ -25,19 +54,12 @@ def along_path(paths, key="test_err", ax=None, title="", xlabel="position on the
     return ax
 
 
-INSTABILITY_LABELS = {
-    "dense": "dense network",
-    "ticket": "IMP ticket",
-    "random_mask": "random mask",
-    "reinit": "random reinit",
-}
-
-
 def barrier_against_k(rows, ax=None, title=""):
     """Instability: the error barrier between copies against the iteration k at which they split, per arm
     (mean over pairs of copies, with their standard deviation as error bars). rows: an InstabilityResult's."""
     ax = new_axes(ax)
     ks = [row["k"] for row in rows]
+    tops = []
     for arm, label in INSTABILITY_LABELS.items():
         measured = [row for row in rows if arm in row]
         if not measured:
@@ -53,7 +75,9 @@ def barrier_against_k(rows, ax=None, title=""):
             color=ARM_STYLE[arm]["color"],
             label=label,
         )
-    ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
+        tops += [100 * (row[arm].barrier + row[arm].barrier_std) for row in measured]
+    ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1.5, label=STABLE_LABEL)
+    from_zero(ax, max(tops, default=0), least=BARRIER_SPAN)
     linthresh = min([k for k in ks if k > 0] or [1])
     ax.set_xscale("symlog", linthresh=linthresh)
     ax.set_xlim(-0.3 * linthresh, 1.5 * max(ks + [1]))
@@ -69,21 +93,25 @@ def barrier_against_k(rows, ax=None, title=""):
 
 def barriers_by_arm(row, ax=None, title=""):
     """The barrier of each arm at one k (a row of an InstabilityResult), mean over pairs with its std, and each
-    arm's final test accuracy under its bar."""
+    arm's final test accuracy above its bar. The axis starts at 0 and is at least BARRIER_SPAN tall (panels
+    that share it, drawn one after the other, all fit)."""
     ax = new_axes(ax)
     arms = [arm for arm in INSTABILITY_LABELS if arm in row]
     records = [row[arm] for arm in arms]
-    ax.bar(
+    bars = ax.bar(
         range(len(arms)),
         [100 * r.barrier for r in records],
         yerr=[100 * r.barrier_std for r in records],
         capsize=4,
         color=[ARM_STYLE[arm]["color"] for arm in arms],
     )
-    labels = [f"{INSTABILITY_LABELS[arm]}\n{100 * r.final_test_acc:.1f}% final acc." for arm, r in zip(arms, records)]
-    ax.set_xticks(range(len(arms)), labels, fontsize="small")
-    ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
+    tops = [100 * (r.barrier + r.barrier_std) for r in records]
+    values_above(ax, bars, tops, [f"acc. {100 * r.final_test_acc:.1f}%" for r in records])
+    ax.set_xticks(range(len(arms)), [two_lines(INSTABILITY_LABELS[arm]) for arm in arms])
+    ax.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1.5, label=STABLE_LABEL)
+    from_zero(ax, max(tops, default=0), least=BARRIER_SPAN)
     ax.set_ylabel("error barrier (points)")
+    ax.set_xlabel("above each bar: the arm's final test accuracy")
     ax.legend()
     ax.set_title(title or f"copies split at iteration {row['k']}")
     return ax
@@ -92,28 +120,33 @@ def barriers_by_arm(row, ax=None, title=""):
 def rewinding_figure(result, title=""):
     """Late rewinding: for each k, the final test accuracy of IMP's subnetwork against the dense network
     (with the matching threshold), and its instability."""
-    figure, (left, right) = row(2, 4)
+    figure, (left, right) = row(2, 4.4)
     ks = [str(row.k) for row in result.rows]
-    left.bar(ks, [100 * row.ticket_final_acc for row in result.rows], color="tab:blue")
-    left.axhline(100 * result.matching.dense_final_acc, color="black", ls="--", lw=1, label="dense network")
-    left.axhline(100 * result.matching.threshold, color="black", ls=":", lw=1, label="matching threshold")
-    lowest = min([row.ticket_final_acc for row in result.rows] + [result.matching.threshold])
-    left.set_ylim(100 * lowest - 3, 100 * result.matching.dense_final_acc + 2)
+    ticket = ARM_STYLE["ticket"]["color"]
+    accuracies = [100 * row.ticket_final_acc for row in result.rows]
+    bars = left.bar(ks, accuracies, color=ticket)
+    values_inside(left, bars, [f"{a:.1f}%" for a in accuracies])
+    dense, threshold = 100 * result.matching.dense_final_acc, 100 * result.matching.threshold
+    left.axhline(dense, color="black", ls="--", lw=1.5, label=f"dense network: {dense:.1f}%")
+    left.axhline(threshold, color="black", ls=":", lw=1.5, label=f"matching from {threshold:.1f}%")
+    left.set_ylim(0, 100)
     left.set_xlabel("IMP rewinds to iteration k")
     left.set_ylabel(f"final test accuracy (%) at {100 * result.weights_remaining:.1f}% of weights")
-    left.legend()
     left.set_title(title)
+    tops = [100 * (row.barrier + row.barrier_std) for row in result.rows]
     right.bar(
         ks,
         [100 * row.barrier for row in result.rows],
         yerr=[100 * row.barrier_std for row in result.rows],
         capsize=4,
-        color="tab:blue",
+        color=ticket,
     )
-    right.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1, label="stable below 2 points")
+    right.axhline(100 * STABLE_BELOW, color="grey", ls=":", lw=1.5, label=STABLE_LABEL)
+    from_zero(right, max(tops, default=0), least=BARRIER_SPAN)
     right.set_xlabel("IMP rewinds to iteration k")
     right.set_ylabel("error barrier between copies (points)")
-    right.legend()
+    handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
+    figure.legend(handles=handles, loc="outside lower center", ncols=3)
     return figure
 
 
@@ -146,37 +179,50 @@ def plane_picture(plane, kind="bezier", ax=None, title=""):
     return ax
 
 
+FGE_SIZE = (8, 4.8)  # inches: the FGE figure and its legend of seven networks, two to a row, under it
+FGE_STYLE = {  # each network compared in lesson 08: its own colour, and a line style for greyscale
+    "snapshots": dict(color="tab:gray", ls="-", marker="o", label="each FGE snapshot alone"),
+    "start": dict(color="black", ls=":", label="the network FGE starts from"),
+    "single": dict(color="tab:purple", ls="--", label="one network, whole budget"),
+    "annealed": dict(color="tab:brown", ls=(0, (5, 1)), label="one network, learning rate annealed"),
+    "independent": dict(color="tab:cyan", ls="-.", label="independent ensemble, same budget"),
+    "fge": dict(color="tab:red", ls="-", label="FGE ensemble of all snapshots"),
+    "growing": dict(color="tab:red", ls="-", marker="s", ms=5, label="ensemble of the first n"),
+}
+
+
 def fge_comparison(result, ax=None, title=""):
     """The test accuracy of each snapshot, and FGE's ensemble against its baselines at the same budget."""
-    ax = new_axes(ax, figsize=(7.5, 4.2))
+    ax = new_axes(ax, figsize=FGE_SIZE)
     snapshots = result.snapshots
-    ax.plot(
-        range(1, len(snapshots) + 1),
-        [100 * s["test_acc"] for s in snapshots],
-        "o-",
-        color="tab:blue",
-        label="each FGE snapshot alone",
-    )
-    for value, style, label in (
-        (result.start_acc, ":", "the network FGE starts from"),
-        (result.single_acc, "--", "one network, whole budget"),
-        (result.annealed_single_acc, (0, (5, 1)), "one network, learning rate annealed"),
-        (result.independent_acc, "-.", "independent ensemble, same budget"),
-        (result.fge_acc, "-", "FGE ensemble of all snapshots"),
+    ax.plot(range(1, len(snapshots) + 1), [100 * s["test_acc"] for s in snapshots], **FGE_STYLE["snapshots"])
+    for name, value in (
+        ("start", result.start_acc),
+        ("single", result.single_acc),
+        ("annealed", result.annealed_single_acc),
+        ("independent", result.independent_acc),
+        ("fge", result.fge_acc),
     ):
-        ax.axhline(
-            100 * value,
-            ls=style,
-            color="tab:red" if "FGE ensemble" in label else "black",
-            lw=1.5,
-            label=f"{label}: {100 * value:.1f}%",
-        )
+        style = FGE_STYLE[name]
+        ax.axhline(100 * value, lw=2, **(style | dict(label=f"{style['label']}: {100 * value:.1f}%")))
+    ax.set_xticks(range(1, len(snapshots) + 1))
     ax.set_xlabel("snapshot (one per learning-rate cycle)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    fge_legend(ax)
     ax.set_title(title)
     return ax
+
+
+def fge_legend(ax):
+    """The FGE figure's legend under its axes (over them it would hide the lines), in two columns; drawn
+    again, it replaces the one there."""
+    if len(ax.figure.axes) > 1:
+        ax.legend(loc="best")
+        return
+    for legend in list(ax.figure.legends):
+        legend.remove()
+    ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)
 
 
 def fge_schedule(config, cycles_shown=3, ax=None):

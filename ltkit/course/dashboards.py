@@ -1,7 +1,7 @@
 """Dashboards: sliders over finished experiments, for exploring in class.
 
 Every dashboard reads results that are already computed (from the run cache), so an input answers at
-once; ltkit.course.panel has the parts they are made of. Lessons 05-06's are in connectivity_dashboards.
+once; ltkit.course.panel has the parts they are made of. Lessons 05-08's are in connectivity_dashboards.
 """
 
 import statistics
@@ -10,7 +10,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from ltkit.course import plots
-from ltkit.course.connectivity_dashboards import (  # noqa: F401 (lessons 05-06's, part of ltkit.course.dashboards)
+from ltkit.course.connectivity_dashboards import (  # noqa: F401 (lessons 05-08's, part of ltkit.course.dashboards)
     alignment_explorer,
     curve_explorer,
     fge_explorer,
@@ -180,18 +180,16 @@ def controls_explorer(results, measure="final_test_acc"):
         r = state["round"]
         figure, (left, right) = plots.row(2, 3.8, detached=True)
         arms = list(summary)
-        left.bar(
-            range(len(arms)),
-            [100 * summary[arm]["mean"][r] for arm in arms],
-            yerr=[100 * summary[arm]["std"][r] for arm in arms],
-            capsize=4,
-            color=[plots.ARM_STYLE[arm]["color"] for arm in arms],
+        means = [100 * summary[arm]["mean"][r] for arm in arms]
+        spread = [100 * summary[arm]["std"][r] for arm in arms]
+        bars = left.bar(
+            range(len(arms)), means, yerr=spread, capsize=4, color=[plots.ARM_STYLE[arm]["color"] for arm in arms]
         )
+        plots.values_inside(left, bars, [f"{mean:.1f}%" for mean in means], spread)
         left.set_xticks(
-            range(len(arms)), [plots.ARM_STYLE[arm]["label"].split(" (")[0] for arm in arms], fontsize="small"
+            range(len(arms)), [plots.two_lines(plots.ARM_STYLE[arm]["label"].split(" (")[0]) for arm in arms]
         )
-        lowest = min(summary[arm]["mean"][r] - summary[arm]["std"][r] for arm in arms)
-        left.set_ylim(100 * lowest - 5, None)
+        left.set_ylim(0, 100)  # bars from 0: their lengths compare; the numbers in them give the gaps
         left.set_ylabel("final test accuracy (%)" if measure == "final_test_acc" else "test accuracy (%) at early stop")
         left.set_title(f"at {100 * rounds[r].weights_remaining:.1f}% of the weights")
         sweep_so_far(summary, rounds, state, ylabel=left.get_ylabel(), ax=right)
@@ -201,7 +199,7 @@ def controls_explorer(results, measure="final_test_acc"):
 
 
 def at_init_explorer(results):
-    """A slider over the sparsities lesson 08 compares: every method's accuracy there (mean over seeds),
+    """A slider over the sparsities lesson 09 compares: every method's accuracy there (mean over seeds),
     next to what its mask shuffled within layers, its kept weights re-initialised and its inverted scores
     reach. results: PruneAtInitResults of several seeds."""
     summaries = {check: methods_across_seeds(results, check) for check in ("", *CHECKS)}
@@ -220,7 +218,10 @@ def at_init_explorer(results):
         return dict(sparsity=kept[i], accuracy=accuracy, shuffled=shuffled, status=status)
 
     def draw(state):
-        figure, ax = plots.row(1, 4.2, detached=True)
+        figure = Figure(
+            figsize=(plots.WIDTH, 4.4), layout="constrained"
+        )  # full width: six groups of bars, and the legend
+        ax = figure.subplots()
         plots.checks_bars(
             summaries, kept.index(state["sparsity"]), ax=ax, title=f"{100 * state['sparsity']:.1f}% of weights"
         )

@@ -38,7 +38,7 @@ RC = {
 }
 GREY = "0.35"
 LINE, CURVE, MARK = "tab:red", "tab:purple", "tab:red"  # no arm's colours: line, curve, what a figure points at
-BLOCKS = inspect.signature(Transformer).parameters["layers"].default  # lesson 09 builds the default
+BLOCKS = inspect.signature(Transformer).parameters["layers"].default  # lesson 10 builds the default
 DIAGRAMS = {}
 
 
@@ -252,7 +252,7 @@ def pruned(kind):
 
 @diagram
 def gpt_block():
-    """Lesson 09's transformer, and which of its weights IMP prunes, at which rate per round."""
+    """Lesson 10's transformer, and which of its weights IMP prunes, at which rate per round."""
     figure, ax = canvas(5.4)
     never = dict(edge="0.55", dashed=True)
     x, branch, sublayer = 1.9, 3.9, 6.5  # the residual stream, the LayerNorms, the layers that read them
@@ -289,7 +289,7 @@ def gpt_block():
 
 @diagram
 def when_to_prune():
-    """Where each method picks its mask: at W_0 before any training, or after training (lesson 08)."""
+    """Where each method picks its mask: at W_0 before any training, or after training (lesson 09)."""
     figure, ax = canvas(4.4)
     t0, tk, tt, end = 3.7, 4.5, 7.5, 9.7  # where iterations 0, k and T and the end of fine-tuning sit
     lanes = {"dense": colour("dense"), "ticket": colour("ticket"), "sparse": "0.6"}

@@ -2,26 +2,31 @@
 
 Sparsity axes follow the papers: percent of weights remaining on a log scale, decreasing to the right,
 so reading left to right is pruning more and more. Figures are at most 10 inches (1,000 pixels) wide and
-their text is large enough to read on a projector at 1024x768: at most two panels side by side.
+their text (11 pt or more) reads on a projector at 1280x720: at most two panels side by side. Every arm,
+and every pruning method of lesson 09, has one colour in all of them (ltkit.course.style).
 """
 
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.legend_handler import HandlerTuple
 
-from ltkit.course.connectivity_plots import (  # noqa: F401 (the figures of lessons 05-06, part of ltkit.course.plots)
+from ltkit.course.connectivity_plots import (  # noqa: F401 (the figures of lessons 05-08, part of ltkit.course.plots)
+    FGE_SIZE,
+    FGE_STYLE,
     INSTABILITY_LABELS,
     along_path,
     barrier_against_k,
     barriers_by_arm,
     fge_comparison,
+    fge_legend,
     fge_schedule,
     plane_picture,
     point_in_plane,
     rewinding_figure,
 )
-from ltkit.course.style import ARM_STYLE, WIDTH, new_axes, row  # noqa: F401
+from ltkit.course.style import ARM_STYLE, METHOD_STYLE, WIDTH, new_axes, row, two_lines, values_inside  # noqa: F401
 from ltkit.engine.masks import layer_kinds, sparsity_report
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.profiles import profile_table
@@ -45,7 +50,6 @@ def learning_curves(history, title="", axes=None):
             (stop, 0.97),
             xycoords=("data", "axes fraction"),
             ha="left",
-            fontsize="small",
             color="grey",
             xytext=(3, 0),
             textcoords="offset points",
@@ -69,21 +73,26 @@ def sparsity_axis(ax, fractions):
     ax.grid(alpha=0.3)
 
 
+OTHER_LINES = ("tab:purple", "tab:brown", "tab:cyan", "tab:gray")  # lines that are no arm and no method
+
+
 def against_sparsity(
     lines, ylabel="test accuracy (%) at early stop", dense=None, ax=None, title="", percent=True, matching=None
 ):
     """Accuracy (or any other figure) against weights remaining, one line per label, with error bars when
     there is a "std". lines: {label: {"weights_remaining": [...], "mean": [...], "std": [...]}}, as
-    ltkit.across_seeds() returns; labels that are arms get the arms' colours and names. percent: the
-    values are fractions, shown as percentages. dense: the dense network's value (a dashed line);
+    ltkit.across_seeds() returns; labels that are arms (or lesson 09's methods) get their colours and names,
+    other labels colours that no arm has (OTHER_LINES). percent: the values are fractions, shown as
+    percentages. dense: the dense network's value (a dashed line);
     matching: a ltkit.matching() reference, drawn as the dense mean (dashed) and the threshold (dotted)."""
     ax = new_axes(ax)
     scale = 100 if percent else 1
+    others = iter(OTHER_LINES * len(lines))
     for label, line in lines.items():
         x = 100 * np.asarray(line["weights_remaining"])
         std = scale * np.asarray(line["std"]) if "std" in line else None
-        style = ARM_STYLE.get(label, dict(label=label))
-        ax.errorbar(x, scale * np.asarray(line["mean"]), yerr=std, marker="o", ms=4, capsize=3, **style)
+        style = ARM_STYLE.get(label) or METHOD_STYLE.get(label) or dict(label=label, color=next(others))
+        ax.errorbar(x, scale * np.asarray(line["mean"]), yerr=std, marker="o", ms=5, capsize=3, **style)
     if dense is not None:
         ax.axhline(scale * dense, color="black", lw=1, ls="--", label="dense network")
     if matching is not None:
@@ -151,7 +160,7 @@ def examples(data, per_class=3, class_names=None):
             ax.imshow(x.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0, c].set_title(class_names[c] if class_names else str(c), fontsize="small")
+        axes[0, c].set_title(class_names[c] if class_names else str(c), fontsize="medium")
     return fig
 
 
@@ -206,13 +215,15 @@ def mask_report(mask, model):
 
 
 def layer_fractions(mask, ax=None):
-    """A bar per layer: the percent of its weights the mask keeps."""
+    """A bar per layer: the percent of its weights the mask keeps. Layers are named without ".weight"; up to
+    16 of them at 11 pt (more, as ResNet-20's 22, smaller, to fit)."""
     ax = new_axes(ax)
     names = list(mask)[::-1]
     ax.barh(names, [100 * mask[n].float().mean().item() for n in names], color="tab:blue")
+    ax.set_yticks(range(len(names)), [name.removesuffix(".weight") for name in names])
     ax.set_xlim(0, 100)
     ax.set_xlabel("weights kept (%)")
-    ax.tick_params(axis="y", labelsize=8)
+    ax.tick_params(axis="y", labelsize=11 if len(names) <= 16 else 8)
     return ax
 
 
@@ -249,31 +260,41 @@ def arm_learning_curves(record, ax=None, measure="val_acc"):
     return ax
 
 
-CHECK_STYLE = {  # lesson 08's sanity checks (Frankle et al. 2021), as bars next to each method's own
-    "": dict(label="as pruned", color="tab:blue"),
-    "shuffled": dict(label="mask shuffled in each layer", color="tab:orange"),
-    "reinit": dict(label="kept weights re-initialised", color="tab:green"),
-    "inverted": dict(label="scores inverted", color="tab:grey"),
+CHECK_STYLE = {  # lesson 09's sanity checks (Frankle et al. 2021), as bars next to each method's own
+    "": dict(label="as pruned"),  # each method's bar in its METHOD_STYLE colour
+    "shuffled": dict(label="mask shuffled\nin each layer", color=ARM_STYLE["random_mask"]["color"]),
+    "reinit": dict(label="kept weights\nre-initialised", color=ARM_STYLE["reinit"]["color"]),
+    "inverted": dict(label="scores inverted", color="tab:gray"),
 }
 
 
 def checks_bars(summaries, index, ax=None, title=""):
     """Each pruning method's final test accuracy at one compared sparsity (`index`), next to its checks':
-    grouped bars with the spread over seeds. summaries:
-    {check: ltkit.methods_across_seeds(results, check)}."""
+    grouped bars from 0 with the spread over seeds, the legend right of the axes. Each method's own bar has
+    the method's colour (IMP's ticket blue, random pruning green, as everywhere); a mask shuffled within
+    layers is random pruning (green) and re-initialised weights are the re-initialisation arm (orange).
+    summaries: {check: ltkit.methods_across_seeds(results, check)}."""
     ax = new_axes(ax)
     methods = list(summaries[""])
     width = 0.8 / len(summaries)
+    handles = []
     for i, (check, summary) in enumerate(summaries.items()):
         shown = [m for m in methods if m in summary]
         x = [methods.index(m) + (i - (len(summaries) - 1) / 2) * width for m in shown]
         means = [100 * summary[m]["mean"][index] for m in shown]
         spread = [100 * summary[m]["std"][index] for m in shown]
-        ax.bar(x, means, width, yerr=spread, capsize=2, **CHECK_STYLE[check])
-    ax.set_xticks(range(len(methods)), methods)
-    low = min(summary[m]["mean"][index] for summary in summaries.values() for m in summary)
-    ax.set_ylim(max(0, 100 * low - 10), None)
+        colours = [METHOD_STYLE[m]["color"] for m in shown] if check == "" else CHECK_STYLE[check]["color"]
+        bars = ax.bar(x, means, width, yerr=spread, capsize=2, color=colours)
+        handles.append(tuple(bars.patches) if check == "" else bars.patches[0])
+    ax.set_xticks(range(len(methods)), [two_lines(METHOD_STYLE[m]["label"]) for m in methods])
+    ax.set_ylim(0, 100)
     ax.set_ylabel("final test accuracy (%)")
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(
+        handles,
+        [CHECK_STYLE[check]["label"] for check in summaries],
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0)},
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     ax.set_title(title)
     return ax

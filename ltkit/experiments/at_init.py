@@ -4,9 +4,10 @@ Lottery tickets need the network trained (IMP trains it once per round). Methods
 initialisation score every weight of W_0 and keep the best-scoring fraction, globally, in one go:
 - SNIP (Lee et al. 2019, https://arxiv.org/abs/1810.02340): |w * dL/dw| on training data, the loss's
   sensitivity to removing each weight;
-- GraSP (Wang et al. 2020, https://arxiv.org/abs/2002.07376): -w * (H g), keeping the weights whose removal
-  least reduces the gradient's flow (it keeps the *lowest* scores), on the loss of the logits divided by a
-  temperature (200, as in Wang et al.'s code);
+- GraSP (Wang et al. 2020, https://arxiv.org/abs/2002.07376): -w * (H g), to first order the change in the
+  gradient's squared norm if the weight were removed; it keeps the *lowest* scores, the weights whose removal
+  would reduce the gradient flow most, on the loss of the logits divided by a temperature (200, as in Wang
+  et al.'s code);
 - SynFlow (Tanaka et al. 2020, https://arxiv.org/abs/2006.05467): |w * dR/dw| with R the output of the
   network with every weight made positive on an input of ones: no data at all, and iterative (100 rounds,
   the kept fraction shrinking exponentially), so that no layer is cut off;

@@ -236,7 +236,8 @@ def pruning_rounds(sweeps, data, r, progress):
         mask = prune_by_magnitude(previous.states["ticket"], previous.mask, config.rates, kinds, config.scope)
         arms = {}
         for arm in ARMS if config.controls else ("ticket",):
-            step = f"round_{r:02d}_{arm}"
+            start_iter = training_start(config, arm)
+            step = f"round_{r:02d}_{arm}" + ("_full_length" if start_iter != config.rewind_iter else "")
             state, arm_mask = arm_start(config, data, r, arm, rewind_state, mask)
             if run.has(step):
                 arms[arm] = (arm_mask, run.load(step, data.device))
@@ -244,7 +245,7 @@ def pruning_rounds(sweeps, data, r, progress):
             model = new_model(config, data)
             model.load_state_dict(state)
             done = partial(save_arm, run, step, arms, arm)
-            jobs.append(Job(model, config.train, arm_mask, config.seed, config.rewind_iter, f"round {r} {arm}", done))
+            jobs.append(Job(model, config.train, arm_mask, config.seed, start_iter, f"round {r} {arm}", done))
         records.append((r, mask, arms))
     train_together(jobs, data, progress)
     return [round_record(r, mask, arms) for r, mask, arms in records]
@@ -266,6 +267,14 @@ def round_record(r, mask, arms):
         results={arm: trained.result for arm, (_, trained) in arms.items()},
         states={arm: trained.state for arm, (_, trained) in arms.items()},
     )
+
+
+def training_start(config, arm):
+    """The iteration an arm's training starts at. The ticket and the random mask start from W_k, which has
+    had k iterations of training, and train on from k. Re-initialised weights have had none, so that control
+    trains the whole schedule from 0: as long as the ticket has trained in all, or a late k would handicap it
+    (its step is cached under its own name, apart from runs made before it trained so long)."""
+    return 0 if arm == "reinit" else config.rewind_iter
 
 
 def arm_start(config, data, r, arm, rewind_state, mask):

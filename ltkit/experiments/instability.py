@@ -19,7 +19,7 @@ from functools import partial
 from ltkit.engine.masks import RATES_HELP, SCOPE_HELP, SCOPES, as_rates, check_pruning, layer_kinds
 from ltkit.engine.models import check_network
 from ltkit.engine.stacked import Job, train_together
-from ltkit.engine.training import TrainConfig
+from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model, rewind_weights
 from ltkit.experiments.imp import IMPConfig, arm_start, imp_sweeps
@@ -204,7 +204,8 @@ def copies_cache(config, context, arm):
 def arm_instability(config, context, k, arm):
     """One arm at one k: its pairs from the cache, the missing ones trained now (all together)."""
     run, device = copies_cache(config, context, arm), context.device
-    steps = [f"{arm}_k{k:06d}_pair{pair}" for pair in range(config.pairs)]
+    name = "reinit_trained_to" if arm == "reinit" and k > 0 else arm  # apart from runs cached before it was
+    steps = [f"{name}_k{k:06d}_pair{pair}" for pair in range(config.pairs)]
     pairs = {step: run.load(step, device) for step in steps if run.has(step)}
     missing = [pair for pair, step in enumerate(steps) if step not in pairs]
     if missing:
@@ -230,6 +231,12 @@ def start_of(config, context, k, arm):
     sweep = ticket_sweep(config, context, k)
     record = sweep.nearest_round(config.weights_remaining)
     state, mask = arm_start(sweep.config, context.data, record.round, arm, sweep.rewind_state, record.mask)
+    if arm == "reinit" and k > 0:  # fresh weights have had no training: train them under the mask to k first,
+        model = new_model(config, context.data)  # so that the copies end as long trained as the ticket's
+        model.load_state_dict(state)
+        to_k = replace(config.train, iterations=k)
+        train(model, context.data, to_k, mask=mask, data_seed=config.seed, progress=False)
+        state = model.state_dict()
     return state, mask, record.weights_remaining
 
 
@@ -277,13 +284,14 @@ def ticket_sweep(config, context, k):
 
 
 def rounds_to_reach(weights_remaining, config, data, max_rounds=100):
-    """The first IMP round expected to keep at most `weights_remaining` of the prunable weights."""
+    """The first IMP round expected to keep at most `weights_remaining` of the prunable weights, to within
+    rounding (a thousandth of it): 0.262 is six rounds at 20% (0.8^6 = 0.26214), not seven."""
     model = new_model(config, data)
     kinds, rates = layer_kinds(model), as_rates(config.rates)
     sizes_ = {name: p.numel() for name, p in model.named_parameters() if name in kinds}
     for rounds in range(max_rounds + 1):
         kept = sum(n * (1 - rates[kinds[name]]) ** rounds for name, n in sizes_.items()) / sum(sizes_.values())
-        if kept <= weights_remaining:
+        if kept <= weights_remaining * 1.001:
             return rounds
     raise LtkitError(f"pruning at rates {config.rates} does not reach {weights_remaining} of the weights")
 

@@ -73,7 +73,7 @@ RECIPES = {
         rates=0.2,
         scope="global",
     ),
-    # This kit's CPU-sized network for late rewinding (lesson 05), trained and pruned as Frankle et al.
+    # This kit's CPU-sized network for late rewinding (lesson 06), trained and pruned as Frankle et al.
     # (2020) train and prune ResNet-20: SGD with momentum at a high learning rate, no warm-up, two drops
     # by 10x, weight decay; global pruning of 20% a round. Learning rate and weight decay lie on the dense
     # network's plateau (96.5-97.0% final accuracy for lr 0.2-0.3 and weight decay 5e-4 to 1e-3, seeds
@@ -83,7 +83,7 @@ RECIPES = {
         rates=0.2,
         scope="global",
     ),
-    # This kit's small transformer on charlm (lesson 09); no paper trains this network, so the recipe is
+    # This kit's small transformer on charlm (lesson 10); no paper trains this network, so the recipe is
     # ours, chosen on calibration seeds 0-2 and on the dense network alone: Adam without warm-up, batch 32,
     # 400 iterations (about 3 passes over the 4,499 training windows); the learning rate is the dense
     # network's best final validation accuracy among 3e-3, 5e-3, 7e-3 and 1e-2 (README "Tickets in a
@@ -228,18 +228,18 @@ EXPERIMENT_SIZES = {
 }
 
 
-# --- Late rewinding (ltkit.experiments.rewinding, lesson 05) ----------------------------------------------------------
+# --- Late rewinding (ltkit.experiments.rewinding, lesson 06) ----------------------------------------------------------
 # The network, the sparsity at which IMP's subnetworks are compared, and the iterations k rewound to.
 REWINDING = dict(network=("mnist1d", "cnn1d"), weights_remaining=0.262, rewind_iters=(0, 100), pairs=3)
 
 
 def connectivity_images(profile=None, images="fashion-mnist"):
-    """The (dataset, model) of the image experiments of lessons 05-06: LeNet-300-100 on `images`, or in
+    """The (dataset, model) of the image experiments of lessons 05, 07 and 08: LeNet-300-100 on `images`, or in
     the paper profile ResNet-20 on CIFAR-10, as Frankle et al. and Garipov et al. run them."""
     return ("cifar10", "resnet20") if current_profile(profile) == "paper" else (images, "lenet300_100")
 
 
-# --- Tickets in a transformer (lesson 09) -----------------------------------------------------------------------------
+# --- Tickets in a transformer (lesson 10) -----------------------------------------------------------------------------
 # IMP on charlm rewound to k=0 and to a late k (a tenth of training), per profile: rounds of IMP (each
 # halves the attention and MLP weights), and dense seeds for the matching threshold. ci keeps one round and
 # the two dense networks its sweeps start from, so that the lesson runs in about a minute on 2 CPU cores.

@@ -18,10 +18,12 @@ LESSONS = [
     "03_winning_tickets",
     "04_controls",
     "05_stability",
-    "06_mode_connectivity",
-    "07_playground",
-    "08_pruning_at_init",
-    "09_transformer_tickets",
+    "06_late_rewinding",
+    "07_mode_connectivity",
+    "08_fast_ensembling",
+    "09_pruning_at_init",
+    "10_transformer_tickets",
+    "11_playground",
 ]
 RUN_LIMIT = 900  # seconds for a whole lesson, from the run cache that `make lessons` filled
 ANSWER_LIMIT = 20  # seconds for a dashboard to redraw after a control moves
@@ -121,7 +123,7 @@ def test_a_lesson_runs_in_the_browser_and_its_dashboards_answer(lab, page, lesso
     open_lesson(page, lab, lesson)
     seconds = run_all(page)
     assert page.locator(ERRORS).count() == 0, page.locator(ERRORS).first.inner_text()[:2000]
-    if lesson == "07_playground":
+    if lesson == "11_playground":
         run_another_seed(page, seed=11)
     assert page.locator("text=Loading widget").count() == 0
     assert page.locator("text=Error displaying widget").count() == 0

@@ -105,3 +105,12 @@ if __name__ == "__main__":
             f"{path.stem:32s} {found['words']:5d} words {len(found['numerals']):4d} numerals "
             f"{found['per_100']:4.1f}/100  longest sentence {len(words(found['longest']))} words"
         )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_where_the_claims_came_from_is_one_folded_table(path):
+    markdown = "".join(
+        "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+    )
+    folded = re.findall(r"<details><summary>How we know</summary>(.*?)</details>", markdown, re.S)
+    assert len(folded) == 1 and "|---" in folded[0], f"{path.name}: one folded 'How we know' table"

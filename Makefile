@@ -24,10 +24,10 @@ unit: $(STAMP)
 
 # The lessons run as two groups at once, each kernel on one thread (a CPU has two cores at least): those
 # that share cached runs (IMP sweeps, the independent networks of 05 and 07) stay in one group, in order;
-# lesson 06 (the 1-D CNN, about 12 minutes in ci on one thread) is most of the second group.
+# lesson 06 (the 1-D CNN, about 12 minutes in ci on one thread) is most of the second group, with 08.
 NBVAL := LTKIT_PROFILE=ci TQDM_DISABLE=1 $(PYTHON) -m pytest -q --nbval-lax --nbval-current-env \
 	--nbval-cell-timeout=1800 -p no:cacheprovider
-LESSONS_A := $(sort $(wildcard notebooks/0[0-5]*.ipynb notebooks/07*.ipynb notebooks/09*.ipynb notebooks/11*.ipynb))
+LESSONS_A := $(sort $(wildcard notebooks/0[0-5]*.ipynb notebooks/07*.ipynb notebooks/09*.ipynb notebooks/1[01]*.ipynb))
 LESSONS_B := $(sort $(filter-out $(LESSONS_A),$(wildcard notebooks/*.ipynb)))
 
 lessons: $(STAMP)

@@ -6,7 +6,8 @@ imports point one way (each uses only those before it):
   writes), moved (the module names of 0.2);
 - engine: datasets (yours too), dataset_files, batches, charlm (text for a language model), models (yours
   too), transformer, masks, training, stacked (many networks trained as one), runtime, progress;
-- store: runs (the run cache), archive (its export and import);
+- store: runs (the run cache), archive (its export and import), download (an archive by path or URL,
+  checked against its SHA-256);
 - experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,
   oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge;
 - course: plots, connectivity_plots, diagrams, style, panel, dashboards, connectivity_dashboards, playground,

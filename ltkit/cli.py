@@ -112,9 +112,10 @@ def command_datasets(args):
 def command_cache(args):
     if args.action == "export":
         count = export_runs(args.file)
-        print(f"wrote {count} cached files to {args.file}; on another machine: ltkit cache import {args.file.name}")
+        name = Path(args.file).name
+        print(f"wrote {count} cached files to {args.file} (and {name}.sha256); elsewhere: ltkit cache import {name}")
         return dict(exported=count)
-    added, present = import_runs(args.file)
+    added, present = import_runs(args.file, sha256=args.sha256)
     print(f"added {added} cached runs ({present} were already here and were left as they are)")
     return dict(added=added, already_here=present)
 
@@ -134,9 +135,11 @@ def build_parser():
     commands.add_parser("datasets", help="which datasets are available here, and where").set_defaults(
         run=command_datasets
     )
-    cache = commands.add_parser("cache", help="the run cache in one file: export it, or import one")
-    cache.add_argument("action", choices=["export", "import"], help="export data/runs to FILE, or add FILE's runs")
-    cache.add_argument("file", type=Path, metavar="FILE", help="the archive (.tar.gz)")
+    about = "the run cache in one file: export it with its FILE.sha256, or import one by path or URL"
+    cache = commands.add_parser("cache", help=about, description=about)
+    cache.add_argument("action", choices=["export", "import"], help="export data/runs to FILE, or add FILE's new runs")
+    cache.add_argument("file", metavar="FILE", help="the archive (.tar.gz): a path, or for import an http(s):// URL")
+    cache.add_argument("--sha256", metavar="HEX", help="import: FILE's expected SHA-256 (default: FILE.sha256, if any)")
     cache.set_defaults(run=command_cache)
     return parser
 

@@ -56,11 +56,11 @@ def test_an_archive_with_anything_but_run_files_or_cut_short_is_refused(tmp_path
         info = tarfile.TarInfo("runs/../../escape.txt")
         info.size = 4
         tar.addfile(info, io.BytesIO(b"evil"))
-    with pytest.raises(LtkitError, match="not a run file"):
+    with pytest.raises(LtkitError, match="a path outside the run cache"):
         import_runs(archive, root=tmp_path / "cache")
     assert not (tmp_path / "escape.txt").exists()
     (tmp_path / "plain.txt").write_text("hello")
-    with pytest.raises(LtkitError, match="not a complete run archive"):
+    with pytest.raises(LtkitError, match="not a .tar.gz archive"):
         import_runs(tmp_path / "plain.txt", root=tmp_path / "cache")
     good = tmp_path / "good.tar.gz"
     with tarfile.open(good, "w:gz") as tar:

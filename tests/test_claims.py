@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,46 @@ def test_the_claims_benchmark_refuses_calibration_seeds_and_overlapping_seed_blo
     assert "space the seeds 5 apart" in benchmark.check_seeds([200, 204], "ci")  # 204 is 200's fifth seed
     assert "seeds [6, 7, 8, 9] were used to calibrate" in benchmark.check_seeds([6], "class")  # 6..10
     assert benchmark.check_seeds([6], "class", calibrating=True) is None
+
+
+def test_the_claims_benchmark_keeps_one_record_per_lesson_and_seed_until_the_lesson_s_code_changes(
+    tmp_path, monkeypatch
+):
+    benchmark = claims_benchmark()
+    lesson = tmp_path / "05_stability.ipynb"
+    cell = dict(cell_type="code", source=["x = 1"], metadata={}, outputs=[], execution_count=None)
+    lesson.write_text(json.dumps(dict(cells=[cell])))
+    runs = []
+
+    def execute(path, output, timeout=None, parameters=None):  # a lesson whose one claim holds on even seeds
+        runs.append(parameters["SEED"])
+        with open(os.environ["LTKIT_CLAIMS"], "a") as f:
+            f.write(json.dumps(dict(name="it holds", passed=parameters["SEED"] % 2 == 0)) + "\n")
+
+    monkeypatch.setattr(benchmark, "execute_lesson", execute)
+    records = tmp_path / "records"
+    for seed in (200, 205):
+        benchmark.replay(lesson, seed, "ci", tmp_path / "out", records=records)
+    assert runs == [200, 205]
+    kept = json.loads((records / "ci" / "05_stability-seed205.json").read_text())
+    assert (kept["seed"], kept["code_sha256"], kept["claims"]) == (
+        205,
+        benchmark.code_hash(lesson),
+        [dict(name="it holds", passed=False)],
+    )
+    assert benchmark.replay(lesson, 200, "ci", tmp_path / "out", records=records) == [
+        dict(name="it holds", passed=True)
+    ]
+    assert runs == [200, 205]  # recorded: not run again
+    cell["source"] = ["x = 2"]
+    lesson.write_text(json.dumps(dict(cells=[cell])))
+    benchmark.replay(lesson, 200, "ci", tmp_path / "out", records=records)
+    assert runs == [200, 205, 200]  # the lesson's code changed: its old record is no evidence for it
+
+    def interrupted(path, output, timeout=None, parameters=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchmark, "execute_lesson", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark.replay(lesson, 210, "ci", tmp_path / "out", records=records)
+    assert not list((records / "ci").glob("*seed210*"))  # nothing half-written

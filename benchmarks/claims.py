@@ -21,6 +21,8 @@ import argparse
 import hashlib
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -59,10 +61,17 @@ RECORDS = Path(__file__).parent / "claims"
 
 
 def code_hash(path):
-    """SHA-256 of a lesson's code cells: what decides its claims (its prose does not)."""
-    cells = json.loads(path.read_text())["cells"]
-    code = "\n# --- cell ---\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    return hashlib.sha256(code.encode()).hexdigest()
+    """SHA-256 of what decides a lesson's claims: its code cells, of its setup cell only the settings
+    (`PROFILE = ...`, `SEED = ...`; not how it installs ltkit on Colab). Its prose does not count."""
+    code = []
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            lines = [line for line in lines if re.match(r"[A-Z_]+ = ", line)]
+        code.append("\n".join(lines))
+    return hashlib.sha256("\n# --- cell ---\n".join(code).encode()).hexdigest()
 
 
 def commit():
@@ -146,6 +155,7 @@ def main():
         "--summary", action="store_true", help="count the current records of --seeds (or of every seed); run nothing"
     )
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("claims: stopped; the seeds finished so far are recorded"))
     paths = [p for p in lessons() if not args.lessons or p.name[:2] in args.lessons]
     if args.summary:
         summarise(paths, args)

@@ -110,3 +110,17 @@ def test_the_claims_benchmark_keeps_one_record_per_lesson_and_seed_until_the_les
     with pytest.raises(KeyboardInterrupt):
         benchmark.replay(lesson, 210, "ci", tmp_path / "out", records=records)
     assert not list((records / "ci").glob("*seed210*"))  # nothing half-written
+
+
+def test_a_lessons_code_hash_counts_its_settings_but_not_how_its_setup_cell_installs_ltkit(tmp_path):
+    benchmark = claims_benchmark()
+    lesson = tmp_path / "05_stability.ipynb"
+
+    def write(setup):
+        cell = dict(cell_type="code", source=setup, metadata={"tags": ["parameters"]}, outputs=[])
+        lesson.write_text(json.dumps(dict(cells=[cell])))
+        return benchmark.code_hash(lesson)
+
+    first = write(["SEED = 10\n", "pip install ltkit==0.2.0"])
+    assert write(["SEED = 10\n", "pip install ltkit==0.3.0"]) == first
+    assert write(["SEED = 11\n", "pip install ltkit==0.2.0"]) != first

@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 WIDGETS7 := $(VENV)/ipywidgets7
 PROFILE ?= class
 
-.PHONY: run test lint unit lessons widgets7 browser bench lab student site clean
+.PHONY: run test lint unit lessons widgets7 browser bench lab student site colab-check clean
 
 # Execute every lesson headless ($(PROFILE) profile) into build/notebooks and build/html.
 run: $(STAMP)
@@ -49,6 +49,10 @@ $(WIDGETS7)/.installed: $(STAMP)
 # Each lesson run in JupyterLab in Chromium: dashboards render and answer; screenshots in build/browser/.
 browser: $(STAMP)
 	$(PYTHON) -m pytest -q -o addopts="" tests/browser
+
+# The unit tests and every lesson (ci) under Colab's Python 3.13 and package versions, in build/colab-env.
+colab-check:
+	bash benchmarks/colab_check.sh all
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/epoch_speed.py

@@ -116,9 +116,15 @@ def test_badge_and_install_cell_name_the_one_repository(path):
     badge = f"https://colab.research.google.com/github/{github}/blob/main/notebooks/{path.name}"
     assert badge in source(cells(path, "markdown")[0]), f"{path.name}: the Colab badge must point at {badge}"
     setup = source(cells(path, "code")[0])
-    assert f"git+{REPOSITORY}" in setup, f"{path.name}: the install cell must install from {REPOSITORY}"
+    release = f'RELEASE = "git+{REPOSITORY}@v{ltkit.__version__}"'
+    assert release in setup, f"{path.name}: the install cell must install this release: {release}"
     urls = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", path.read_text()))
     assert urls <= {REPOSITORY}, f"{path.name} names another repository: {urls - {REPOSITORY}}"
+
+
+def test_the_version_is_kept_in_one_place():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and 'version = { attr = "ltkit.__version__" }' in pyproject
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -101,7 +101,7 @@ def replay(path, seed, profile, output, records=RECORDS, rerun=False):
         claims_file.parent.mkdir(parents=True, exist_ok=True)
         claims_file.unlink(missing_ok=True)
         os.environ.update(LTKIT_CLAIMS=str(claims_file), LTKIT_PROFILE=profile)  # progress bars on, as for a student
-        started = time.time()
+        started, ran_on = time.time(), commit()
         try:
             execute_lesson(path, output / f"seed{seed}", timeout=CELL_TIMEOUT[profile], parameters={"SEED": seed})
         except Exception as error:  # a lesson that stops is a claim that failed: "it runs"
@@ -115,7 +115,7 @@ def replay(path, seed, profile, output, records=RECORDS, rerun=False):
             lesson=path.stem,
             seed=seed,
             profile=profile,
-            commit=commit(),
+            commit=ran_on,
             code_sha256=code_hash(path),
             minutes=round((time.time() - started) / 60, 1),
             claims=claims,

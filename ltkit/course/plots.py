@@ -26,7 +26,7 @@ from ltkit.course.connectivity_plots import (  # noqa: F401 (the figures of less
     point_in_plane,
     rewinding_figure,
 )
-from ltkit.course.style import ARM_STYLE, METHOD_STYLE, WIDTH, new_axes, row, two_lines, values_inside  # noqa: F401
+from ltkit.course.style import ARM_STYLE, METHOD_STYLE, SPLIT_STYLE, WIDTH, new_axes, row, two_lines, values_inside  # noqa: F401
 from ltkit.engine.masks import layer_kinds, sparsity_report
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.profiles import profile_table
@@ -41,9 +41,9 @@ def learning_curves(history, title="", axes=None):
     iterations = [h["iteration"] for h in history]
     stop = min(history, key=lambda h: h["val_loss"])["iteration"]
     for ax, metric in zip(axes, ("loss", "acc")):
-        for split, style in (("train", ":"), ("val", "-"), ("test", "--")):
+        for split, style in SPLIT_STYLE.items():
             if f"{split}_{metric}" in history[0]:
-                ax.plot(iterations, [h[f"{split}_{metric}"] for h in history], style, label=split)
+                ax.plot(iterations, [h[f"{split}_{metric}"] for h in history], **style)
         ax.axvline(stop, color="grey", lw=1)
         ax.annotate(
             "early stop",

@@ -18,6 +18,11 @@ METHOD_STYLE = {  # lesson 09's pruning methods: IMP's ticket and random pruning
     "random": dict(color=ARM_STYLE["random_mask"]["color"], label="random pruning"),
     "imp": dict(color=ARM_STYLE["ticket"]["color"], label="IMP ticket"),
 }
+SPLIT_STYLE = {  # learning curves: greys and a dark red, so that no split wears an arm's colour
+    "train": dict(color="0.55", linestyle=":", label="train"),
+    "val": dict(color="black", linestyle="-", label="validation"),
+    "test": dict(color="tab:red", linestyle="--", label="test"),
+}
 WIDTH = 10  # inches: a notebook's output column on a 1280x720 screen shows about 1,000 pixels unshrunk
 TEXT_PT = 11  # the smallest text a figure has: legends, ticks, notes
 

@@ -111,6 +111,16 @@ def test_the_claims_benchmark_keeps_one_record_per_lesson_and_seed_until_the_les
         benchmark.replay(lesson, 210, "ci", tmp_path / "out", records=records)
     assert not list((records / "ci").glob("*seed210*"))  # nothing half-written
 
+    def kernel_died(path, output, timeout=None, parameters=None):  # as a stopped benchmark's kernel does
+        benchmark.STOPPING.set()
+        raise RuntimeError("Kernel died")
+
+    monkeypatch.setattr(benchmark, "execute_lesson", kernel_died)
+    with pytest.raises(SystemExit):
+        benchmark.replay(lesson, 215, "ci", tmp_path / "out", records=records)
+    benchmark.STOPPING.clear()
+    assert not list((records / "ci").glob("*seed215*"))  # a stopped benchmark is not a failed lesson
+
 
 def test_a_lessons_code_hash_counts_its_settings_but_not_how_its_setup_cell_installs_ltkit(tmp_path):
     benchmark = claims_benchmark()

@@ -5,15 +5,16 @@ STAMP := $(VENV)/.installed
 WIDGETS7 := $(VENV)/ipywidgets7
 PROFILE ?= class
 
-.PHONY: run test lint unit lessons widgets7 browser bench lab student site colab-check clean
+.PHONY: run test lint unit lessons checks widgets7 browser bench lab student site colab-check clean
 
 # Execute every lesson headless ($(PROFILE) profile) into build/notebooks and build/html.
 run: $(STAMP)
 	$(PYTHON) -m ltkit.course --profile $(PROFILE) --output build
 
-# Lint, unit tests, the dashboards under ipywidgets 7 (as on Colab), every lesson in the ci profile, then
-# every lesson again in JupyterLab in a real browser (from the run cache the lessons just filled).
-test: lint unit widgets7 lessons browser
+# Lint; then, in two lanes at once, every lesson in the ci profile, the unit tests and the dashboards under
+# ipywidgets 7 (as on Colab); then every lesson again in JupyterLab in a real browser (from the run cache
+# the lessons just filled).
+test: lint checks browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -36,6 +37,17 @@ lessons: $(STAMP)
 	$(NBVAL) $(LESSONS_A); first=$$?; \
 	wait $$other; second=$$?; \
 	echo "== lessons $(notdir $(LESSONS_B)):"; cat build/lessons-b.log; \
+	exit $$(( first || second ))
+
+# `make lessons`, with the unit tests after group B (the shorter one) and the dashboards under ipywidgets 7
+# after group A, so that both lanes end at about the same time; each lane keeps to one thread.
+checks: $(STAMP) $(WIDGETS7)/.installed
+	mkdir -p build
+	{ $(NBVAL) $(LESSONS_B); b=$$?; LTKIT_THREADS=1 $(MAKE) --no-print-directory unit; exit $$(( b || $$? )); } \
+		>build/lane-b.log 2>&1 & other=$$!; \
+	$(NBVAL) $(LESSONS_A); a=$$?; $(MAKE) --no-print-directory widgets7; first=$$(( a || $$? )); \
+	wait $$other; second=$$?; \
+	echo "== lessons $(notdir $(LESSONS_B)), then the unit tests:"; cat build/lane-b.log; \
 	exit $$(( first || second ))
 
 widgets7: $(STAMP) $(WIDGETS7)/.installed

@@ -43,13 +43,18 @@ def run_all(page):
     page.keyboard.press("Escape")
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-    started, quiet = time.monotonic(), 0
-    while quiet < 3:  # three looks in a row with no cell running
+    started = time.monotonic()
+    while not finished(page):
         assert time.monotonic() - started < RUN_LIMIT, "the lesson did not finish in time"
-        prompts = page.locator(".jp-InputArea-prompt").all_inner_texts()
-        quiet = quiet + 1 if time.monotonic() - started > 3 and not any("*" in p for p in prompts) else 0
-        time.sleep(1)
+        time.sleep(0.25)
     return time.monotonic() - started
+
+
+def finished(page):
+    """Every code cell has run (its prompt shows a number), or one has failed (Run All stops there)."""
+    prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+    ran = all(any(c.isdigit() for c in p) and "*" not in p for p in prompts)
+    return ran or page.locator(ERRORS).count() > 0
 
 
 def picture(dashboard):

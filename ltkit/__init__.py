@@ -4,8 +4,9 @@ The lessons live in notebooks/; this package holds every piece of logic they use
 imports point one way (each uses only those before it):
 - ground: errors, settings (an experiment's settings and their cache keys), files (data folder, atomic
   writes), moved (the module names of 0.2);
-- engine: datasets (yours too), dataset_files, batches, charlm (text for a language model), models (yours
-  too), transformer, masks, training, stacked (many networks trained as one), runtime, progress;
+- engine: datasets (yours too), dataset_files, batches, charlm (text for a language model), pretraining_text
+  (text to pre-train on, and two tasks held out of it), text_datasets, models (yours too), transformer,
+  masks, training, stacked (many networks trained as one), runtime, progress;
 - store: runs (the run cache), archive (its export and import), download (an archive by path or URL,
   checked against its SHA-256);
 - experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,

@@ -64,8 +64,10 @@ def test_bad_inputs_are_explained():
 
 
 def test_text_goes_only_to_the_transformer_and_the_transformer_reads_only_text():
-    with pytest.raises(LtkitError, match="only the 'transformer' reads"):
+    with pytest.raises(LtkitError, match="only the transformers read; use --model transformer"):
         training_recipe("charlm", "mlp")
+    with pytest.raises(LtkitError, match="which the window_classifier does not guess; use --model transformer"):
+        training_recipe("charlm", "window_classifier")
     with pytest.raises(LtkitError, match="use it with a text dataset"):
         training_recipe("mnist1d", "transformer")
     assert training_recipe("charlm", "transformer").iterations == 400

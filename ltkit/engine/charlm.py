@@ -40,12 +40,17 @@ VOCABULARY = "\n" + "".join(chr(code) for code in range(32, 127))  # newline and
 UNKNOWN = "?"  # what any other character (a tab, an accented letter) becomes
 
 
-def module_text(name, chars=CHARS_PER_MODULE):
-    """The first `chars` characters of a standard-library module's source."""
+def module_source(name):
+    """The whole source of a standard-library module."""
     try:
-        source = inspect.getsource(importlib.import_module(name))
+        return inspect.getsource(importlib.import_module(name))
     except (ImportError, OSError, TypeError) as error:
         raise LtkitError(f"the source of the standard-library module {name!r} cannot be read here ({error})") from None
+
+
+def module_text(name, chars=CHARS_PER_MODULE):
+    """The first `chars` characters of a standard-library module's source."""
+    source = module_source(name)
     if len(source) < chars:
         raise LtkitError(
             f"the module {name!r} has only {len(source)} characters of source on this Python; {chars} are needed"

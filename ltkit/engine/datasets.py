@@ -25,6 +25,7 @@ from ltkit.engine.dataset_files import (
     load_idx_dataset,
     load_mnist1d,
 )
+from ltkit.engine.text_datasets import TEXT_DATASETS
 from ltkit.errors import LtkitError
 from ltkit.files import data_dir
 
@@ -170,13 +171,7 @@ DATASETS = {
         about="MNIST, 28x28 handwritten digits",
     ),
     "cifar10": dict(load=load_cifar10, train_size=50000, val_size=5000, about="CIFAR-10, 32x32 colour images"),
-    "charlm": dict(
-        load=lambda root, download: charlm.load_charlm(),
-        train_size=sum(charlm.split_sizes()[:2]),  # as for the others: training and validation windows together
-        val_size=charlm.split_sizes()[1],
-        about="characters of the Python standard library's source, next-character prediction (no download)",
-        text=True,
-    ),
+    **TEXT_DATASETS,
 }
 
 
@@ -267,8 +262,13 @@ def check_known(kind, name, names):
 
 
 def is_text(name):
-    """Whether a dataset holds characters (charlm), which only the transformer reads."""
+    """Whether a dataset holds characters (charlm, stdlib, heldout-lm, textkinds), which only the transformers read."""
     return DATASETS.get(name, {}).get("text", False)
+
+
+def labels_windows(name):
+    """Whether a text dataset labels each window as a whole (textkinds) rather than every next character."""
+    return DATASETS.get(name, {}).get("labels_windows", False)
 
 
 def training_set_size(name):
@@ -277,6 +277,8 @@ def training_set_size(name):
     check_dataset_name(name)
     if name in REGISTERED_DATASETS:
         return len(load_registered(name).y_train)
+    if is_text(name):
+        return DATASETS[name]["sizes"]()[0]
     return DATASETS[name]["train_size"] - DATASETS[name]["val_size"]
 
 
@@ -315,12 +317,13 @@ def load_dataset(name, device="cpu", root=None, download=True, val_size=None, sp
 def load_text_dataset(name, device, val_size, split_seed):
     """A text dataset (charlm): its splits are fixed by position in the text, and its inputs are characters,
     which are not standardised."""
-    if val_size not in (None, DATASETS[name]["val_size"]) or split_seed != 0:
+    spec = DATASETS[name]
+    if val_size not in (None, spec["sizes"]()[1]) or split_seed != 0:
         raise LtkitError(
             f"{name}'s validation text is fixed by its position in the text: val_size and split_seed cannot change"
         )
-    x_train, y_train, x_val, y_val, x_test, y_test = DATASETS[name]["load"](None, False)
-    splits = Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, len(charlm.VOCABULARY), charlm.split_id())
+    x_train, y_train, x_val, y_val, x_test, y_test = spec["load"]()
+    splits = Splits(name, x_train, y_train, x_val, y_val, x_test, y_test, spec["classes"], charlm.split_id())
     return splits.to(device)
 
 
@@ -350,7 +353,12 @@ def available_datasets(root=None):
     rows = []
     for name, spec in DATASETS.items():
         try:
-            spec["load"](root, download=False)
+            if spec.get("text"):  # readable source is all it needs; loading would read and encode it all
+                modules, chars = spec["source"]
+                for module in modules:
+                    charlm.module_text(module, chars)
+            else:
+                spec["load"](root, download=False)
             rows.append(dict(name=name, available=True, where=where_is(name, root), about=spec["about"]))
         except LtkitError as error:
             rows.append(dict(name=name, available=False, where=str(error), about=spec["about"]))
@@ -364,6 +372,6 @@ def where_is(name, root):
         return str(root / "mnist1d")
     if name == "cifar10":
         return str(root / CIFAR_FOLDER)
-    if name == "charlm":
-        return f"the source of {len(charlm.MODULES)} modules of {charlm.split_id()}"
+    if is_text(name):
+        return f"the source of {len(DATASETS[name]['source'][0])} modules of {charlm.split_id()}"
     return str(find_idx_folder(idx_folders(name, root))["x_train"].parent)

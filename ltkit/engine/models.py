@@ -8,7 +8,7 @@
 - `cnn1d`: three 1-D convolutions of 25 channels with BatchNorm, then one linear layer, for MNIST-1D
   (the shape of the MNIST-1D paper's small CNN): this kit's CPU-sized network for late rewinding.
 - `transformer`: a small decoder-only transformer (ltkit.engine.transformer) reading characters (charlm), with
-  GPT-2's initialisation.
+  GPT-2's initialisation; `window_classifier`: the same network with one guess per window (textkinds).
 The fully connected and VGG-like networks start from Glorot (Xavier) normal weights, as in Frankle &
 Carbin; the residual and 1-D convolutional networks from He (Kaiming) normal weights. Biases start at zero.
 
@@ -26,10 +26,19 @@ from functools import partial
 import torch
 from torch import nn
 
-from ltkit.engine.datasets import check_dataset_name, check_known, check_new_name, forget, is_text, one_line
+from ltkit.engine.charlm import VOCABULARY
+from ltkit.engine.datasets import (
+    check_dataset_name,
+    check_known,
+    check_new_name,
+    forget,
+    is_text,
+    labels_windows,
+    one_line,
+)
 from ltkit.engine.masks import check_pruning
 from ltkit.engine.training import TrainConfig
-from ltkit.engine.transformer import Transformer
+from ltkit.engine.transformer import Transformer, WindowClassifier
 from ltkit.errors import LtkitError
 
 
@@ -188,6 +197,11 @@ def build_transformer(input_shape, num_classes):
     return Transformer(vocabulary=num_classes, context=input_shape[0])
 
 
+def build_window_classifier(input_shape, num_classes):
+    """Windows of input_shape[0] characters in, one of num_classes classes out (for the whole window)."""
+    return WindowClassifier(vocabulary=len(VOCABULARY), context=input_shape[0], classes=num_classes)
+
+
 MODELS = {
     "mlp": (build_mlp, "any", "fully connected 100-100 (MNIST-1D)"),
     "lenet300_100": (build_lenet, "any", "LeNet-300-100, fully connected 300-100 (MNIST, Fashion-MNIST)"),
@@ -197,6 +211,11 @@ MODELS = {
     "resnet20": (build_resnet20, "images", "ResNet-20 with BatchNorm (CIFAR-10)"),
     "cnn1d": (CNN1D, "signals", "1-D CNN, 3 convolutions of 25 channels with BatchNorm (MNIST-1D)"),
     "transformer": (build_transformer, "characters", "decoder-only transformer, 2 layers of width 32 (charlm)"),
+    "window_classifier": (
+        build_window_classifier,
+        "characters",
+        "the transformer with one guess per window, read at its last character (textkinds)",
+    ),
 }
 
 
@@ -352,7 +371,11 @@ def check_pair(dataset, model):
     check_dataset_name(dataset)
     check_model_name(model)
     text, reads_text = is_text(dataset), model in MODELS and MODELS[model][1] == "characters"
+    fitting = "window_classifier" if labels_windows(dataset) else "transformer"
     if text and not reads_text:
-        raise LtkitError(f"{dataset} holds characters, which only the 'transformer' reads; use --model transformer")
+        raise LtkitError(f"{dataset} holds characters, which only the transformers read; use --model {fitting}")
     if reads_text and not text:
         raise LtkitError(f"the {model} reads characters; use it with a text dataset ('charlm'), not {dataset}")
+    if text and model != fitting:
+        what = "one label per window" if fitting == "window_classifier" else "the next character at every position"
+        raise LtkitError(f"{dataset} gives {what}, which the {model} does not guess; use --model {fitting}")

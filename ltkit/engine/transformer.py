@@ -1,7 +1,8 @@
 """A small decoder-only transformer (GPT) for character-level language modelling, after nanoGPT.
 
 Characters [B, T] -> token embedding + position embedding -> `layers` blocks -> LayerNorm -> a linear head
--> logits [B, T, vocabulary]: at every position, a guess at the next character.
+-> logits [B, T, vocabulary]: at every position, a guess at the next character. (WindowClassifier: the
+same network with a head of its own, read at the last position: one guess per window.)
 Each block is pre-LayerNorm: x + attention(norm(x)), then x + mlp(norm(x)).
 
 The attention is written out with matrix products and an explicit causal mask (position t may only look
@@ -70,13 +71,13 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, vocabulary, context, width=32, layers=2, heads=4):
+    def __init__(self, vocabulary, context, width=32, layers=2, heads=4, outputs=None):
         super().__init__()
         self.token = nn.Embedding(vocabulary, width)
         self.position = nn.Parameter(torch.zeros(context, width))  # a plain parameter: never pruned (masks)
         self.blocks = nn.Sequential(*[Block(width, heads) for _ in range(layers)])
         self.norm = nn.LayerNorm(width)
-        self.head = nn.Linear(width, vocabulary)
+        self.head = nn.Linear(width, outputs or vocabulary)  # outputs: a guess among the characters by default
         gpt2_init(self, layers)
 
     def forward(self, characters):
@@ -85,6 +86,19 @@ class Transformer(nn.Module):
         t = characters.shape[-1]
         x = self.token(characters) + self.position[:t]
         return self.head(self.norm(self.blocks(x)))
+
+
+class WindowClassifier(Transformer):
+    """The same network with a head of its own, read at the last position only: one guess per window, among
+    `classes` (what kind of text a window ends in, say). The last position is the only one that has seen the
+    whole window. Every weight but the head's has the shape of the language model's, so a pre-trained
+    language model's weights load into it (ltkit.experiments.pretrained)."""
+
+    def __init__(self, vocabulary, context, classes, width=32, layers=2, heads=4):
+        super().__init__(vocabulary, context, width, layers, heads, outputs=classes)
+
+    def forward(self, characters):
+        return super().forward(characters)[:, -1]
 
 
 def gpt2_init(model, layers):

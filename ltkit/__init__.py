@@ -10,7 +10,8 @@ imports point one way (each uses only those before it):
 - store: runs (the run cache), archive (its export and import), download (an archive by path or URL,
   checked against its SHA-256);
 - experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,
-  oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge;
+  oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge,
+  pretrained;
 - course: plots, connectivity_plots, diagrams, style, panel, dashboards, connectivity_dashboards, playground,
   claims, runner (the headless course), student (the lessons for class), site (the executed lessons as a
   web site); cli (the command line) beside it.
@@ -37,6 +38,7 @@ from ltkit.experiments.imp import imp_config, run_imp, run_imps, seed_sweeps
 from ltkit.experiments.instability import independent_line, instability_config, run_instability
 from ltkit.experiments.oneshot import oneshot_config, prune_once, pruned_accuracy, run_oneshot
 from ltkit.experiments.plane import plane_config, run_plane
+from ltkit.experiments.pretrained import pretrained_config, run_pretrained
 from ltkit.experiments.profiles import connectivity_images
 from ltkit.experiments.retraining import retrain_config, run_retraining
 from ltkit.experiments.rewinding import rewinding_config, run_rewinding
@@ -97,6 +99,8 @@ __all__ = [
     "methods_across_seeds",
     "retrain_config",
     "run_retraining",
+    "pretrained_config",
+    "run_pretrained",
     # stability, curves, ensembles
     "instability_config",
     "run_instability",

@@ -11,6 +11,7 @@ import pytest
 import ltkit
 from ltkit.cli import build_parser, main
 from ltkit.engine.datasets import load_dataset
+from ltkit.experiments import pretrained
 from ltkit.experiments.registry import EXPERIMENTS, text_table
 
 IMP = ["imp", "--dataset", "mnist1d", "--model", "mlp"]
@@ -28,7 +29,17 @@ SMALL = {
     "plane": ["--dataset", "mnist1d", "--model", "mlp", "--resolution", "3"],
     "align": ["--dataset", "mnist1d", "--model", "mlp"],
     "fge": ["--dataset", "mnist1d", "--model", "mlp", "--cycles", "2"],
+    "pretrained-imp": ["--task", "heldout-lm", "--rounds", "1", "--pretrain-iterations", "20"],
 }
+FINE_TUNED = {"pretrained-imp"}  # sized in iterations (shortened here), not epochs
+
+
+def smallest(name, monkeypatch):
+    """The epochs flag of SMALL[name]'s run (or, for a fine-tuning experiment, its fine-tuning shortened)."""
+    if name not in FINE_TUNED:
+        return ["--epochs", "1"], 1
+    monkeypatch.setitem(pretrained.PRETRAINED_TICKETS["finetune"]["iterations"], "ci", 10)
+    return [], None
 
 
 @pytest.mark.parametrize(
@@ -102,15 +113,16 @@ def test_the_old_option_names_still_work():
 
 
 @pytest.mark.parametrize("name", list(SMALL))
-def test_each_command_prints_its_results_table_and_writes_its_json(name, tmp_path, data_root, capsys):
+def test_each_command_prints_its_results_table_and_writes_its_json(name, tmp_path, data_root, capsys, monkeypatch):
     out = tmp_path / f"{name}.json"
-    assert main([name, *SMALL[name], "--profile", "ci", "--epochs", "1", "--json", str(out)]) == 0
+    epochs_flag, epochs = smallest(name, monkeypatch)
+    assert main([name, *SMALL[name], "--profile", "ci", *epochs_flag, "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     experiment = EXPERIMENTS[name]
     args = build_parser().parse_args([name, *SMALL[name]])
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.settings)[3:]}
-    config = experiment.config(args.dataset, args.model, "ci", epochs=1, **fields)
+    config = experiment.config(args.dataset, args.model, "ci", epochs=epochs, **fields)
     assert report["config"] == json.loads(json.dumps(config.to_dict()))
     result = experiment(config, data=load_dataset(config.dataset), progress=False)  # the same run, cached
     assert report == json.loads(json.dumps(result.to_json()))

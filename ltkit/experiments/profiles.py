@@ -269,3 +269,21 @@ TRANSFORMER_TICKETS = dict(
     rounds={"ci": 1, "class": 4, "paper": 6},
     matching_seeds={"ci": 2, "class": 5, "paper": 5},
 )
+
+
+# --- Tickets in a pre-trained network (ltkit.experiments.pretrained) -----------------------------------------------
+# A transformer pre-trained on `stdlib` (next-character prediction), then fine-tuned on two tasks of modules held
+# out of it. Pruned as Chen et al. (2020) prune BERT: attention and MLP weights ranked together, 36% of those that
+# remain a round (64%, 41%, 26%, 17%, 11% left: the sparsities of their figures in five rounds instead of their
+# twenty-two at 10%). Every task run fine-tunes at the window_classifier's rate (1e-3) for 400 iterations, from the
+# pre-trained weights or from scratch alike. The pre-training task's own IMP mask is found by fine-tuning on
+# stdlib the same way; the first task's mask is also tried on the second.
+PRETRAINED_TICKETS = dict(
+    pretraining=("stdlib", "transformer"),
+    tasks={"heldout-lm": "transformer", "textkinds": "window_classifier"},
+    transfer=("heldout-lm", "textkinds"),
+    rates=dict(attention=0.36, mlp=0.36),
+    rounds={"ci": 3, "class": 5, "paper": 10},
+    pretrain_iterations={"ci": 1000, "class": 2000, "paper": 6000},
+    finetune=dict(lr=1e-3, iterations={"ci": 400, "class": 400, "paper": 1000}),
+)

@@ -62,6 +62,7 @@ class Experiment:
     about: str  # one line: what it measures (the command's help)
     defaults: object = None  # defaults(dataset, model, profile, train) -> {field: value}, the profile's sizes
     network: tuple = None  # (dataset, model) it runs on when none is given; None: both must be given
+    recipe: object = None  # recipe(dataset, model, profile, epochs, lr) -> TrainConfig; None: the model's
 
     def __call__(self, config, data=None, device="cpu", cache=True, progress=True):
         """Run the experiment `config` describes on `data` (default: its dataset, loaded on `device`),
@@ -75,12 +76,13 @@ class Experiment:
 
     def config(self, dataset=None, model=None, profile=None, epochs=None, lr=None, train=None, **fields):
         """The settings of this experiment for `model` on `dataset` in a profile (default: $LTKIT_PROFILE,
-        else "class"): the model's training recipe (resized to `epochs`, its learning rate `lr`; or `train`,
-        a TrainConfig, instead), the profile's sizes; other keyword arguments replace fields (None keeps)."""
+        else "class"): the model's training recipe, or the experiment's own (resized to `epochs`, its
+        learning rate `lr`; or `train`, a TrainConfig, instead), the profile's sizes; other keyword
+        arguments replace fields (None keeps)."""
         if (dataset is None or model is None) and self.network is None:
             raise LtkitError(f"{self.name} needs a dataset and a model; give both")
         dataset, model = dataset or self.network[0], model or self.network[1]
-        train = train or training_recipe(dataset, model, profile, epochs, lr)
+        train = train or (self.recipe or training_recipe)(dataset, model, profile, epochs, lr)
         defaults = self.defaults(dataset, model, profile, train) if self.defaults else {}
         overrides = with_overrides(defaults, fields, self.settings, f"{self.name}_config")
         return self.settings(dataset, model, train, **overrides)
@@ -89,11 +91,11 @@ class Experiment:
         return f"<experiment {self.name!r}: {self.about}>"
 
 
-def register(name, settings, run_with, result, about, defaults=None, network=None):
+def register(name, settings, run_with, result, about, defaults=None, network=None, recipe=None):
     """Register an experiment (see the module's docstring) and return it; a name is registered once."""
     if name in EXPERIMENTS:
         raise LtkitError(f"an experiment named {name!r} is registered already; choose another name")
-    EXPERIMENTS[name] = Experiment(name, settings, run_with, result, about, defaults, network)
+    EXPERIMENTS[name] = Experiment(name, settings, run_with, result, about, defaults, network, recipe)
     return EXPERIMENTS[name]
 
 

@@ -17,6 +17,8 @@ SEED_RANGES = {  # purpose: (base, stride per experiment seed); an index adds to
     "ensemble": (10_000, 1),  # FGE's independently trained members (s = members x the experiment seed)
     "check": (7_000_000, 10_000),  # pruning at initialisation's checks: index 100 method + round
     "curve_times": (1, 1),  # the t ~ U(0, 1) of each step of a curve's training (its batches use the seed)
+    "task_head": (40_000, 1),  # a new head on a pre-trained network, for a task of its own
+    "random_init": (50_000, 1),  # a task's network from scratch, beside the pre-trained one
 }
 
 

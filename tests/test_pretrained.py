@@ -15,7 +15,6 @@ from ltkit.engine.models import build_model
 from ltkit.experiments import pretrained
 from ltkit.experiments.dense import DenseConfig, dense_runs
 from ltkit.experiments.registry import Context
-from ltkit.experiments.seeds import derived_seed
 
 SEED, ROUNDS = 3, 2
 EXAMPLES = 300  # of each split of every text dataset: enough to train on for 20 steps, quick to evaluate
@@ -80,10 +79,13 @@ def test_the_json_has_both_sweeps_and_the_transfers_of_every_task(small):
 def test_the_ticket_starts_from_the_pre_trained_weights_and_a_classifier_from_a_new_head(small):
     pre = small["pretrained"]
     weights, mask = small["started"][("textkinds", "pretrained_01_ticket")]
-    fresh_head = build_model("window_classifier", (32,), 3, seed=derived_seed("task_head", SEED)).state_dict()
+    reinit, _ = small["started"][("textkinds", "pretrained_01_reinit")]
+    scratch, _ = small["started"][("textkinds", "random_init_00_ticket")]
     for name, w in weights.items():
-        expected = fresh_head[name] if name.startswith("head.") else pre[name]
-        assert torch.equal(w, expected), name
+        if name == "head.weight":  # a head of its own (biases start at zero): not the reinit's, not the scratch one's
+            assert not torch.equal(w, reinit[name]) and not torch.equal(w, scratch[name]), name
+        elif name != "head.bias":
+            assert torch.equal(w, pre[name]), name
     lm_weights, _ = small["started"][("heldout-lm", "pretrained_01_ticket")]
     assert all(torch.equal(lm_weights[name], pre[name]) for name in pre)  # the language model keeps its head
     assert set(mask) == {
@@ -97,7 +99,9 @@ def test_the_controls_start_from_fresh_weights_or_a_random_mask_of_the_same_size
     reinit, reinit_mask = started[("textkinds", "pretrained_01_reinit")]
     shuffled, random_mask = started[("textkinds", "pretrained_01_random_mask")]
     assert all(torch.equal(reinit_mask[n], mask[n]) for n in mask)
-    assert not torch.equal(reinit["blocks.0.mlp.up.weight"], ticket["blocks.0.mlp.up.weight"])
+    scratch, _ = started[("textkinds", "random_init_00_ticket")]
+    for name in mask:  # fresh values: not the pre-trained ones, and not the from-scratch sweep's either
+        assert not torch.equal(reinit[name], ticket[name]) and not torch.equal(reinit[name], scratch[name]), name
     assert all(torch.equal(shuffled[n], ticket[n]) for n in ticket)
     for name in mask:
         assert int(random_mask[name].sum()) == int(mask[name].sum()) and not torch.equal(random_mask[name], mask[name])
@@ -139,6 +143,9 @@ def test_the_same_experiment_again_trains_nothing(small, count_training, monkeyp
     shrink(monkeypatch)
     again = pretrained.run_pretrained(small["config"], progress=False)
     assert count_training == [] and again.to_json() == small["result"].to_json()
+    for name, task in small["result"].tasks.items():  # the masks too, which the JSON does not show
+        for key, mask in task.masks.items():
+            assert all(torch.equal(mask[n], again.tasks[name].masks[key][n]) for n in mask), (name, key)
 
 
 def test_the_command_runs_one_task_and_writes_the_promised_json(small, tmp_path, monkeypatch):

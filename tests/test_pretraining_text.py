@@ -58,15 +58,24 @@ def test_textkinds_has_as_many_windows_of_each_kind_in_every_split(kinds):
     assert training_set_size("textkinds") == len(kinds.y_train)
 
 
-def test_a_textkinds_label_is_the_kind_of_the_windows_last_character_in_its_module(kinds):
-    name = pretraining_text.HELD_OUT_MODULES[0]
-    source = charlm.module_source(name)
-    text = charlm.module_text(name, pretraining_text.CHARS)
-    labels = kinds_of(source)
-    first_training_text = text[: round(0.8 * len(text))]
-    window, label = charlm.decode(kinds.x_train[0]), int(kinds.y_train[0])
-    end = first_training_text.index(window) + charlm.CONTEXT - 1  # the first module's windows come first
-    assert "cdk"[label] == labels[end]
+UNIT = [("x = 1  ", "c"), ("# note", "k"), ("\ndef f():\n    ", "c"), ('"""Say."""', "d"), ("\n", "c")]
+
+
+def test_every_textkinds_window_is_labelled_with_its_last_characters_kind_and_stays_in_its_split(tmp_path, monkeypatch):
+    """A module written here, labelled by hand piece by piece: every window of each split, with its label,
+    must be a window of that split's text (cut as heldout-lm cuts it) ending in a character of that kind."""
+    source = "".join(piece for piece, _ in UNIT) * 40
+    labels = "".join(kind * len(piece) for piece, kind in UNIT) * 40
+    (tmp_path / "ltkit_kinds_example.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    splits = pretraining_text.textkinds(modules=("ltkit_kinds_example",), chars=len(source), context=4)
+    start = 0
+    for piece, (x, y) in zip(charlm.cut_by_position(source), zip(splits[::2], splits[1::2])):
+        expected = {(piece[e - 3 : e + 1], labels[start + e]) for e in range(3, len(piece))}
+        found = {(charlm.decode(window), "cdk"[int(label)]) for window, label in zip(x, y)}
+        assert found <= expected and len(found) > 3
+        assert torch.bincount(y).tolist() == [len(y) // 3] * 3
+        start += len(piece)
 
 
 def test_held_out_text_is_text_no_training_window_contains():

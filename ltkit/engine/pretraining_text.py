@@ -71,12 +71,16 @@ def character_kinds(source):
     """For every character of a module's source, the index in KINDS of what it is part of: a comment (from
     `#` to the end of its line), a docstring (the string that opens a module, class or function body, quotes
     included), or else code. Whitespace takes the kind of what it lies in."""
+    lines = source.splitlines(keepends=True)
     line_starts = [0]
-    for line in source.splitlines(keepends=True):
+    for line in lines:
         line_starts.append(line_starts[-1] + len(line))
 
-    def offset(row, column):
+    def offset(row, column):  # tokenize counts a line's characters
         return line_starts[row - 1] + column
+
+    def byte_offset(row, column):  # ast counts its UTF-8 bytes
+        return offset(row, len(lines[row - 1].encode()[:column].decode()))
 
     kinds = torch.zeros(len(source), dtype=torch.int64)
     for node in ast.walk(ast.parse(source)):
@@ -88,7 +92,8 @@ def character_kinds(source):
                 and isinstance(first.value, ast.Constant)
                 and isinstance(first.value.value, str)
             ):
-                start, end = offset(first.lineno, first.col_offset), offset(first.end_lineno, first.end_col_offset)
+                start = byte_offset(first.lineno, first.col_offset)
+                end = byte_offset(first.end_lineno, first.end_col_offset)
                 kinds[start:end] = KINDS.index("docstring")
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
@@ -126,9 +131,10 @@ def textkinds(modules=HELD_OUT_MODULES, chars=CHARS, context=charlm.CONTEXT):
         source = charlm.module_source(name)  # the whole file: its kinds need it to parse
         kinds = character_kinds(source)[:chars]
         text = charlm.module_text(name, chars)
-        first, second = (round(fraction * len(text)) for fraction in (0.8, 0.9))
-        for part, (start, end) in zip(parts, [(0, first), (first, second), (second, len(text))]):
-            part.append(kind_windows(text[start:end], kinds[start:end], context))
+        start = 0
+        for part, piece in zip(parts, charlm.cut_by_position(text)):  # cut where heldout-lm cuts it
+            part.append(kind_windows(piece, kinds[start : start + len(piece)], context))
+            start += len(piece)
     tensors = []
     for seed, part in enumerate(parts):
         x, y = torch.cat([x for x, _ in part]), torch.cat([y for _, y in part])

@@ -98,7 +98,10 @@ class WindowClassifier(Transformer):
         super().__init__(vocabulary, context, width, layers, heads, outputs=classes)
 
     def forward(self, characters):
-        return super().forward(characters)[:, -1]
+        if characters.is_floating_point():
+            raise LtkitError("the transformer reads characters (int64 indices, as charlm holds them), not numbers")
+        x = self.token(characters) + self.position[: characters.shape[-1]]
+        return self.head(self.norm(self.blocks(x))[:, -1])
 
 
 def gpt2_init(model, layers):

@@ -13,6 +13,12 @@ Only the attention and MLP weights are pruned, ranked together, as Chen et al. p
 the position embedding and a task's head stay whole, and `weights_remaining` counts the pruned kinds only.
 Every run on a task trains with one recipe (the config's `train`), from pre-trained weights or not, so the
 arms compare like with like. Every arm of every round is cached as soon as it is trained.
+
+Two choices differ from Chen et al.'s code. A classifier's new head is rewound with the rest, to its
+initial values, so that every round starts as the ticket is defined (their code keeps the head's fine-tuned
+values from round to round). And the random mask keeps IMP's count in every layer, as lesson 04's control
+does (their random pruning ranks all layers together, which spreads the sparsity about evenly): it asks
+whether IMP chose the right weights, not only the right amount of each layer.
 """
 
 from dataclasses import dataclass, field, replace
@@ -42,7 +48,7 @@ from ltkit.settings import Settings, setting
 
 TASKS = tuple(PRETRAINED_TICKETS["tasks"])
 ARMS = ("ticket", "reinit", "random_mask")  # of the pre-trained sweep; the random-init sweep has its ticket only
-PRETRAINING = "stdlib"  # the source named in a transfer row for the pre-training task's own mask
+PRETRAINING_TEXTS = ("stdlib", "charlm")  # language-modelling text with none of the tasks' modules
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ class PretrainedIMPConfig(Settings):
     dataset: str  # the pre-training text
     model: str  # the language model pre-trained on it
     train: TrainConfig  # every run on a task: dense fine-tuning, IMP's rounds, the controls, the transfers
-    task: str = setting(None, "one downstream task (default: every one)", choices=TASKS)
+    task: str = setting(
+        None, "one downstream task (default: both; heldout-lm's mask is tried on textkinds only then)", choices=TASKS
+    )
     pretrain_iterations: int = setting(2000, "iterations of pre-training")
     pretrain_seed: int = setting(0, "the pre-trained network's initialisation and data-order seed")
     rates: object = setting(None, RATES_HELP + "; default: attention and MLP", aliases=("--rate",))
@@ -61,6 +69,11 @@ class PretrainedIMPConfig(Settings):
 
     def __post_init__(self):
         check_network(self)
+        if self.dataset not in PRETRAINING_TEXTS:
+            raise LtkitError(
+                f"pretrained-imp pre-trains on {' or '.join(PRETRAINING_TEXTS)}, text that leaves the tasks' "
+                f"modules out; got {self.dataset}"
+            )
         if self.rounds < 0:
             raise LtkitError(f"rounds must be 0 or more; got {self.rounds}")
         if self.pretrain_iterations < 1:
@@ -109,7 +122,9 @@ class PretrainedIMPResult:
         """One PretrainedRow per task and round: the sparsity, and every arm's final test accuracy."""
         rows = []
         for name, task in self.tasks.items():
-            transfers = {(t["round"], t["source"] == PRETRAINING): t["result"] for t in task.transfer}
+            pretraining = self.config.dataset
+            from_pretraining = {t["round"]: t["result"] for t in task.transfer if t["source"] == pretraining}
+            from_other_task = {t["round"]: t["result"] for t in task.transfer if t["source"] != pretraining}
             final = lambda result: result and result.final_test_acc
             for r, (pre, rand) in enumerate(zip(task.sweeps["pretrained"], task.sweeps["random_init"])):
                 rows.append(
@@ -119,8 +134,8 @@ class PretrainedIMPResult:
                         weights_remaining=pre["weights_remaining"],
                         **{f"pretrained_{arm}_final_test_acc": final(pre.get(arm)) for arm in ARMS},
                         random_init_ticket_final_test_acc=final(rand["ticket"]),
-                        stdlib_mask_final_test_acc=final(transfers.get((r, True))),
-                        other_task_mask_final_test_acc=final(transfers.get((r, False))),
+                        pretraining_mask_final_test_acc=final(from_pretraining.get(r)),
+                        other_task_mask_final_test_acc=final(from_other_task.get(r)),
                     )
                 )
         return rows
@@ -165,7 +180,7 @@ class PretrainedRow:
     pretrained_reinit_final_test_acc: float
     pretrained_random_mask_final_test_acc: float
     random_init_ticket_final_test_acc: float
-    stdlib_mask_final_test_acc: float
+    pretraining_mask_final_test_acc: float
     other_task_mask_final_test_acc: float
 
 
@@ -175,7 +190,9 @@ def pretraining_recipe(config):
 
 
 def finetuning_recipe(dataset, model, profile=None, epochs=None, lr=None):
-    """Every task run's recipe in `profile`: the window classifier's, at PRETRAINED_TICKETS' rate and length."""
+    """Every task run's recipe in `profile`, whatever the task and the pre-training network (`dataset` and
+    `model`): the window classifier's, at PRETRAINED_TICKETS' rate (or `lr`) and length. Pre-training keeps
+    its network's own recipe (pretraining_recipe)."""
     if epochs is not None:
         raise LtkitError("pretrained-imp fine-tunes for a number of iterations, not epochs; leave --epochs out")
     sizes = PRETRAINED_TICKETS["finetune"]
@@ -190,7 +207,7 @@ def run_pretrained_imp(config, context):
     pretrained = dense_runs([dense], context)[0]
     pretrained_run = context.run("dense", dense).path.name
     pretraining_masks = pretraining_imp(config, context, pretrained, pretrained_run)
-    tasks, masks_of = {}, {PRETRAINING: pretraining_masks}
+    tasks, masks_of = {}, {config.dataset: pretraining_masks}
     for task in ordered_tasks(config.tasks):
         tasks[task] = task_sweeps(config, context, task, pretrained, pretrained_run, masks_of)
         masks_of[task] = {r: mask for (sweep, r), mask in tasks[task].masks.items() if sweep == "pretrained"}
@@ -212,8 +229,8 @@ def prunable_mask(model, rates):
 
 def pretraining_imp(config, context, pretrained, pretrained_run):
     """IMP on the pre-training task itself, rewinding to the pre-trained weights: {round: mask}, round 1 on.
-    Fine-tuned with the task runs' recipe, from the pre-trained network's seed (one mask per pre-trained
-    network, whatever the fine-tuning seed)."""
+    Fine-tuned with the task runs' recipe, its batches drawn from the pre-trained network's seed (one mask
+    per pre-trained network, whatever the fine-tuning seed)."""
     sweep = TaskSweep(config.dataset, config.model, config.train, config.rates, config.pretrain_seed, pretrained_run)
     run = context.run("pretraining-imp", sweep, records=(ArmRun, TrainResult))
     model = build_model(config.model, context.data.input_shape, context.data.num_classes, device=context.device)
@@ -222,7 +239,8 @@ def pretraining_imp(config, context, pretrained, pretrained_run):
         step = f"round_{r:02d}"
         if not run.has(step):
             model.load_state_dict(pretrained.state)
-            job = Job(model, config.train, mask if r else None, config.pretrain_seed, desc=f"stdlib round {r}")
+            order = derived_seed("pretraining_imp", config.pretrain_seed)  # not pre-training's own batches again
+            job = Job(model, config.train, mask if r else None, order, desc=f"{config.dataset} round {r}")
             train_together([job], context.data, context.progress)
             run.save(step, ArmRun(result=job.result, state=job.model.state_dict()))
         mask = prune_by_magnitude(
@@ -241,52 +259,72 @@ def task_sweeps(config, context, task, pretrained, pretrained_run, masks_of):
     fresh = partial(build_model, model_name, data.input_shape, data.num_classes, device=data.device)
     kinds, dense_mask = layer_kinds(fresh()), prunable_mask(fresh(), config.rates)
     starts = {"pretrained": task_start(fresh, pretrained.state, config.seed), "random_init": fresh_start(fresh, config)}
-    masks, states, tickets, sweeps, transfer = {}, {}, {}, {name: [] for name in starts}, []
+    masks, tickets, sweeps, transfer = {}, {}, {name: [] for name in starts}, []
     for r in range(config.rounds + 1):
-        jobs, arms = [], {}
+        runs = RoundOfRuns(run, fresh, config, data.device)
         for name, start in starts.items():
-            previous = masks.get((name, r - 1))
-            masks[(name, r)] = (
-                dense_mask if r == 0 else prune_by_magnitude(states[name], previous, config.rates, kinds, "global")
-            )
-            for arm in ARMS if name == "pretrained" and r > 0 else ("ticket",):
-                weights, mask = arm_start(arm, start, masks[(name, r)] if r else None, fresh, config, r)
-                jobs += unit(run, f"{name}_{r:02d}_{arm}", arms, (name, arm), fresh, weights, mask, config, data)
-        sources = transfer_sources(task, masks_of) if r else []
+            if r == 0:
+                masks[(name, r)] = dense_mask
+            else:  # prune the previous round's trained ticket
+                masks[(name, r)] = prune_by_magnitude(
+                    tickets[(name, r - 1)], masks[(name, r - 1)], config.rates, kinds, "global"
+                )
+            for arm in arms_of(name, r):
+                runs.add(
+                    f"{name}_{r:02d}_{arm}", *arm_start(arm, start, masks[(name, r)] if r else None, fresh, config, r)
+                )
+        sources = transfer_sources(config, task, masks_of) if r else []
         for source in sources:
-            mask = masks_of[source][r]
-            jobs += unit(
-                run,
-                f"transfer_{r:02d}_{source}",
-                arms,
-                ("transfer", source),
-                fresh,
-                starts["pretrained"],
-                mask,
-                config,
-                data,
-            )
-        train_together(jobs, data, context.progress)
+            runs.add(f"transfer_{r:02d}_{source}", starts["pretrained"], masks_of[source][r])
+        runs.train(data, context.progress)
         for name in starts:
-            states[name] = tickets[(name, r)] = arms[(name, "ticket")].state
-            dense = r == 0 and name == "pretrained"  # round 0 is the dense network, ticket and controls alike
-            results = {
-                arm: arms[(name, "ticket" if dense else arm)].result for arm in ARMS if dense or (name, arm) in arms
-            }
+            tickets[(name, r)] = runs.trained[f"{name}_{r:02d}_ticket"].state
+            results = {arm: runs.trained[f"{name}_{r:02d}_{arm}"].result for arm in arms_of(name, r)}
+            if r == 0 and name == "pretrained":  # the dense network is the ticket and both controls alike
+                results = {arm: results["ticket"] for arm in ARMS}
             sweeps[name].append(dict(weights_remaining=fraction_remaining(masks[(name, r)]), **results))
         for source in sources:
+            result = runs.trained[f"transfer_{r:02d}_{source}"].result
             remaining = fraction_remaining(masks_of[source][r])
-            transfer.append(
-                dict(round=r, weights_remaining=remaining, source=source, result=arms[("transfer", source)].result)
-            )
+            transfer.append(dict(round=r, weights_remaining=remaining, source=source, result=result))
     return TaskResult(task, sweeps, transfer, masks, tickets)
 
 
-def transfer_sources(task, masks_of):
+def arms_of(sweep, r):
+    """The arms a sweep trains at round r: the pre-trained sweep's ticket and both controls once it prunes;
+    else the ticket alone (at round 0, the dense network)."""
+    return ARMS if sweep == "pretrained" and r > 0 else ("ticket",)
+
+
+class RoundOfRuns:
+    """One round's runs on a task, by step name: each loaded from the cache, or else queued to train and
+    cached as soon as it is trained."""
+
+    def __init__(self, run, fresh, config, device):
+        self.run, self.fresh, self.config, self.device = run, fresh, config, device
+        self.trained, self.jobs = {}, []  # {step: ArmRun}; the Jobs still to train
+
+    def add(self, step, weights, mask):
+        if self.run.has(step):
+            self.trained[step] = self.run.load(step, self.device)
+            return
+        model = self.fresh()
+        model.load_state_dict(weights)
+        self.jobs.append(Job(model, self.config.train, mask, self.config.seed, desc=step, finished=self.keep))
+
+    def keep(self, job):
+        self.trained[job.desc] = ArmRun(result=job.result, state=job.model.state_dict())
+        self.run.save(job.desc, self.trained[job.desc])
+
+    def train(self, data, progress):
+        train_together(self.jobs, data, progress)
+
+
+def transfer_sources(config, task, masks_of):
     """Whose masks a task is fine-tuned under: the pre-training task's, and, for the second task of
     PRETRAINED_TICKETS["transfer"], the first's (when it ran)."""
     source, target = PRETRAINED_TICKETS["transfer"]
-    return [PRETRAINING] + ([source] if task == target and source in masks_of else [])
+    return [config.dataset] + ([source] if task == target and source in masks_of else [])
 
 
 def task_start(fresh, pretrained_state, seed):
@@ -310,21 +348,6 @@ def arm_start(arm, start, mask, fresh, config, r):
         return fresh(seed=derived_seed("reinit", config.seed, 1000 * r)).state_dict(), mask
     generator = torch.Generator().manual_seed(derived_seed("random_mask", config.seed, r))
     return start, random_mask_like(mask, generator)
-
-
-def unit(run, step, arms, key, fresh, weights, mask, config, data):
-    """The cached arm `step` into arms[key], or else a Job that trains and caches it (returned in a list)."""
-    if run.has(step):
-        arms[key] = run.load(step, data.device)
-        return []
-    model = fresh()
-    model.load_state_dict(weights)
-
-    def done(job):
-        arms[key] = ArmRun(result=job.result, state=job.model.state_dict())
-        run.save(step, arms[key])
-
-    return [Job(model, config.train, mask, config.seed, desc=step, finished=done)]
 
 
 run_pretrained = register(

@@ -274,10 +274,10 @@ TRANSFORMER_TICKETS = dict(
 # --- Tickets in a pre-trained network (ltkit.experiments.pretrained) -----------------------------------------------
 # A transformer pre-trained on `stdlib` (next-character prediction), then fine-tuned on two tasks of modules held
 # out of it. Pruned as Chen et al. (2020) prune BERT: attention and MLP weights ranked together, 36% of those that
-# remain a round (64%, 41%, 26%, 17%, 11% left: the sparsities of their figures in five rounds instead of their
-# twenty-two at 10%). Every task run fine-tunes at the window_classifier's rate (1e-3) for 400 iterations, from the
-# pre-trained weights or from scratch alike. The pre-training task's own IMP mask is found by fine-tuning on
-# stdlib the same way; the first task's mask is also tried on the second.
+# remain a round (64%, 41%, 26%, 17%, 11% left: about the sparsities of their figures, which take ten steps of a
+# tenth of the original weights each, in five rounds). Every task run fine-tunes at the window_classifier's rate
+# (1e-3) for 400 iterations, from the pre-trained weights or from scratch alike. The pre-training task's own IMP
+# mask is found by fine-tuning on stdlib the same way; the first task's mask is also tried on the second.
 PRETRAINED_TICKETS = dict(
     pretraining=("stdlib", "transformer"),
     tasks={"heldout-lm": "transformer", "textkinds": "window_classifier"},

@@ -19,6 +19,7 @@ SEED_RANGES = {  # purpose: (base, stride per experiment seed); an index adds to
     "curve_times": (1, 1),  # the t ~ U(0, 1) of each step of a curve's training (its batches use the seed)
     "task_head": (40_000, 1),  # a new head on a pre-trained network, for a task of its own
     "random_init": (50_000, 1),  # a task's network from scratch, beside the pre-trained one
+    "pretraining_imp": (60_000, 1),  # the batches of IMP on the pre-training text (not pre-training's own)
 }
 
 

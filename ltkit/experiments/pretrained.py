@@ -31,6 +31,7 @@ from ltkit.engine.masks import (
     RATES_HELP,
     as_rates,
     fraction_remaining,
+    full_mask,
     layer_kinds,
     prune_by_magnitude,
     random_mask_like,
@@ -223,8 +224,7 @@ def ordered_tasks(tasks):
 def prunable_mask(model, rates):
     """The dense mask of the kinds `rates` prunes (only those: weights_remaining counts them alone)."""
     rates, kinds = as_rates(rates), layer_kinds(model)
-    params = dict(model.named_parameters())
-    return {name: torch.ones_like(params[name], dtype=torch.bool) for name, kind in kinds.items() if rates[kind] > 0}
+    return {name: keep for name, keep in full_mask(model).items() if rates[kinds[name]] > 0}
 
 
 def pretraining_imp(config, context, pretrained, pretrained_run):

@@ -55,9 +55,8 @@ KINDS = ("code", "docstring", "comment")  # the classes of textkinds, in this or
 
 def stdlib_lm(modules=PRETRAINING_MODULES, chars=CHARS, context=charlm.CONTEXT):
     """(x_train, y_train, x_val, y_val, x_test, y_test) for next-character prediction on `modules`, as charlm."""
-    pieces = [charlm.cut_by_position(charlm.module_text(name, chars)) for name in modules]
     tensors = []
-    for text in ("".join(parts) for parts in zip(*pieces)):
+    for text in charlm.split_texts(modules, chars):
         tensors.extend(charlm.windows(charlm.encode(text), context))
     return tuple(tensors)
 

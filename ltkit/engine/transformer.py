@@ -81,11 +81,14 @@ class Transformer(nn.Module):
         gpt2_init(self, layers)
 
     def forward(self, characters):
+        return self.head(self.features(characters))
+
+    def features(self, characters):
+        """[B, T] characters -> [B, T, width]: what the head reads at every position."""
         if characters.is_floating_point():
             raise LtkitError("the transformer reads characters (int64 indices, as charlm holds them), not numbers")
-        t = characters.shape[-1]
-        x = self.token(characters) + self.position[:t]
-        return self.head(self.norm(self.blocks(x)))
+        x = self.token(characters) + self.position[: characters.shape[-1]]
+        return self.norm(self.blocks(x))
 
 
 class WindowClassifier(Transformer):
@@ -98,10 +101,7 @@ class WindowClassifier(Transformer):
         super().__init__(vocabulary, context, width, layers, heads, outputs=classes)
 
     def forward(self, characters):
-        if characters.is_floating_point():
-            raise LtkitError("the transformer reads characters (int64 indices, as charlm holds them), not numbers")
-        x = self.token(characters) + self.position[: characters.shape[-1]]
-        return self.head(self.norm(self.blocks(x))[:, -1])
+        return self.head(self.features(characters)[:, -1])
 
 
 def gpt2_init(model, layers):

@@ -11,10 +11,10 @@ PROFILE ?= class
 run: $(STAMP)
 	$(PYTHON) -m ltkit.course --profile $(PROFILE) --output build
 
-# Lint; then, in two lanes at once, every lesson in the ci profile, the unit tests and the dashboards under
-# ipywidgets 7 (as on Colab); then every lesson again in JupyterLab in a real browser (from the run cache
-# the lessons just filled).
-test: lint checks browser
+# Lint; then, in two lanes at once, every lesson in the ci profile, each followed by a run in JupyterLab in a
+# real browser (from the run cache it just filled), the unit tests and the dashboards under ipywidgets 7 (as on
+# Colab).
+test: lint checks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -25,11 +25,15 @@ unit: $(STAMP)
 
 # The lessons run as two groups at once, each kernel on one thread (a CPU has two cores at least): those
 # that share cached runs (IMP sweeps, the independent networks of 05 and 07) stay in one group, in order;
-# lesson 06 (the 1-D CNN, about 12 minutes in ci on one thread) is most of the second group, with 08.
+# lesson 06 (the 1-D CNN, the longest in ci) is most of the second group, with 08 and 11.
 NBVAL := LTKIT_PROFILE=ci TQDM_DISABLE=1 $(PYTHON) -m pytest -q --nbval-lax --nbval-current-env \
 	--nbval-cell-timeout=1800 -p no:cacheprovider
-LESSONS_A := $(sort $(wildcard notebooks/0[0-5]*.ipynb notebooks/07*.ipynb notebooks/09*.ipynb notebooks/1[01]*.ipynb))
+LESSONS_A := $(sort $(wildcard notebooks/0[0-5]*.ipynb notebooks/07*.ipynb notebooks/09*.ipynb notebooks/1[02]*.ipynb))
 LESSONS_B := $(sort $(filter-out $(LESSONS_A),$(wildcard notebooks/*.ipynb)))
+# The browser test of each lesson (but 00, which has no dashboard), by its pytest name.
+BROWSER_TEST := tests/browser/test_lessons_in_browser.py::test_a_lesson_runs_in_the_browser_and_its_dashboards_answer
+in_browser = $(PYTHON) -m pytest -q -o addopts="" -p no:cacheprovider \
+	$(foreach lesson,$(filter-out 00_%,$(basename $(notdir $(1)))),"$(BROWSER_TEST)[$(lesson)]")
 
 lessons: $(STAMP)
 	mkdir -p build
@@ -39,15 +43,16 @@ lessons: $(STAMP)
 	echo "== lessons $(notdir $(LESSONS_B)):"; cat build/lessons-b.log; \
 	exit $$(( first || second ))
 
-# `make lessons`, with the unit tests after group B (the shorter one) and the dashboards under ipywidgets 7
-# after group A, so that both lanes end at about the same time; each lane keeps to one thread.
+# `make lessons`, each group then run in the browser; then the unit tests after group B and the dashboards
+# under ipywidgets 7 after group A, so that both lanes end at about the same time; each lane keeps to one thread.
 checks: $(STAMP) $(WIDGETS7)/.installed
 	mkdir -p build
-	{ $(NBVAL) $(LESSONS_B); b=$$?; LTKIT_THREADS=1 $(MAKE) --no-print-directory unit; exit $$(( b || $$? )); } \
-		>build/lane-b.log 2>&1 & other=$$!; \
-	$(NBVAL) $(LESSONS_A); a=$$?; $(MAKE) --no-print-directory widgets7; first=$$(( a || $$? )); \
+	{ $(NBVAL) $(LESSONS_B) && $(call in_browser,$(LESSONS_B)); b=$$?; \
+		LTKIT_THREADS=1 $(MAKE) --no-print-directory unit; exit $$(( b || $$? )); } >build/lane-b.log 2>&1 & other=$$!; \
+	$(NBVAL) $(LESSONS_A) && $(call in_browser,$(LESSONS_A)); a=$$?; \
+	$(MAKE) --no-print-directory widgets7; first=$$(( a || $$? )); \
 	wait $$other; second=$$?; \
-	echo "== lessons $(notdir $(LESSONS_B)), then the unit tests:"; cat build/lane-b.log; \
+	echo "== lessons $(notdir $(LESSONS_B)) and their browser runs, then the unit tests:"; cat build/lane-b.log; \
 	exit $$(( first || second ))
 
 widgets7: $(STAMP) $(WIDGETS7)/.installed

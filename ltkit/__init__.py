@@ -38,11 +38,17 @@ from ltkit.experiments.imp import imp_config, run_imp, run_imps, seed_sweeps
 from ltkit.experiments.instability import independent_line, instability_config, run_instability
 from ltkit.experiments.oneshot import oneshot_config, prune_once, pruned_accuracy, run_oneshot
 from ltkit.experiments.plane import plane_config, run_plane
-from ltkit.experiments.pretrained import pretrained_config, run_pretrained
+from ltkit.experiments.pretrained import pretrained_config, pretrained_seeds, run_pretrained
 from ltkit.experiments.profiles import connectivity_images
 from ltkit.experiments.retraining import retrain_config, run_retraining
 from ltkit.experiments.rewinding import rewinding_config, run_rewinding
-from ltkit.experiments.stats import across_seeds, controls_table, matching
+from ltkit.experiments.stats import (
+    across_seeds,
+    controls_table,
+    matching,
+    pretrained_across_seeds,
+    pretrained_matching,
+)
 
 moved.install()
 
@@ -101,6 +107,9 @@ __all__ = [
     "run_retraining",
     "pretrained_config",
     "run_pretrained",
+    "pretrained_seeds",
+    "pretrained_across_seeds",
+    "pretrained_matching",
     # stability, curves, ensembles
     "instability_config",
     "run_instability",

@@ -101,7 +101,7 @@ def ltkit_names_used(tree):
 
 
 def test_there_are_lessons():
-    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(12)]
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(13)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -3,6 +3,7 @@ they prune, the JSON has the shape the command promises, and a finished experime
 
 import copy
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from ltkit.engine import datasets
 from ltkit.engine.datasets import Splits
 from ltkit.engine.masks import layer_kinds
 from ltkit.engine.models import build_model
-from ltkit.experiments import pretrained
+from ltkit.experiments import pretrained, stats
 from ltkit.experiments.dense import DenseConfig, dense_runs
 from ltkit.experiments.registry import Context
 
@@ -50,7 +51,9 @@ def small(tmp_path_factory):
         patch.setenv("LTKIT_DATA", data)
         shrink(patch)
         patch.setattr(pretrained, "train_together", recording)
-        config = pretrained.pretrained_config(profile="ci", rounds=ROUNDS, pretrain_iterations=30, seed=SEED)
+        config = pretrained.pretrained_config(
+            profile="ci", rounds=ROUNDS, pretrain_iterations=30, seed=SEED, pretrain_seed=SEED
+        )
         result = pretrained.run_pretrained(config, progress=False)
         context = Context.of(config)
         dense = DenseConfig(config.dataset, config.model, pretrained.pretraining_recipe(config), config.pretrain_seed)
@@ -153,7 +156,7 @@ def test_the_command_runs_one_task_and_writes_the_promised_json(small, tmp_path,
     shrink(monkeypatch)
     out = tmp_path / "pre.json"
     args = ["pretrained-imp", "--task", "heldout-lm", "--profile", "ci", "--seed", str(SEED), "--rounds", "2"]
-    assert main([*args, "--pretrain-iterations", "30", "--json", str(out)]) == 0
+    assert main([*args, "--pretrain-iterations", "30", "--pretrain-seed", str(SEED), "--json", str(out)]) == 0
     tasks = json.loads(out.read_text())["tasks"]
     assert list(tasks) == ["heldout-lm"]
     assert tasks["heldout-lm"] == small["result"].to_json()["tasks"]["heldout-lm"]
@@ -165,3 +168,59 @@ def test_bad_settings_are_one_line(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["pretrained-imp", "--task", "sentiment"])
     assert exit.value.code == 2 and "invalid choice: 'sentiment'" in capsys.readouterr().err
+
+
+def test_across_seeds_gives_every_line_at_every_round_as_the_json_has_it(small):
+    """pretrained_across_seeds against the JSON, read independently: each line's mean over two results."""
+    results = [small["result"], small["result"]]
+    for name, task in small["result"].to_json()["tasks"].items():
+        lines = stats.pretrained_across_seeds(results, name)
+        pre, scratch = task["pretrained"]["rounds"], task["random_init"]["rounds"]
+        for arm in ("ticket", "reinit", "random_mask"):
+            assert lines[arm]["mean"] == pytest.approx([r[arm]["final_test_acc"] for r in pre])
+        assert lines["random_init"]["mean"] == pytest.approx([r["ticket"]["final_test_acc"] for r in scratch])
+        for source in {t["source"] for t in task["transfer"]}:
+            rows = [t for t in task["transfer"] if t["source"] == source]
+            expected = [pre[0]["ticket"]["final_test_acc"]] + [t["final_test_acc"] for t in rows]  # round 0: dense
+            assert lines[f"{source}_mask"]["mean"] == pytest.approx(expected)
+            assert lines[f"{source}_mask"]["weights_remaining"] == [r["weights_remaining"] for r in pre]
+        assert all(std == 0 for line in lines.values() for std in line["std"])  # the same result twice
+
+
+def test_matching_is_the_pre_trained_networks_dense_fine_tuning_over_seeds():
+    def result(dense_acc):  # all that matching reads of a result: the dense fine-tuning on its task
+        dense = [dict(ticket=SimpleNamespace(final_test_acc=dense_acc))]
+        return SimpleNamespace(tasks=dict(textkinds=SimpleNamespace(sweeps=dict(pretrained=dense))))
+
+    matching = stats.pretrained_matching([result(0.8), result(0.7)], "textkinds")
+    assert matching.dense_final_accs == [0.8, 0.7]
+    assert matching.threshold == pytest.approx(0.75 - 0.1 / 2**0.5)  # the mean less the sample std of two
+    assert matching(0.71) and not matching(0.67)
+
+
+def test_the_lessons_seeds_fine_tune_one_pre_trained_network(small, monkeypatch):
+    monkeypatch.setenv("LTKIT_DATA", small["data"])
+    shrink(monkeypatch)
+    monkeypatch.setitem(pretrained.PRETRAINED_TICKETS["pretrain_iterations"], "ci", 30)
+    monkeypatch.setitem(pretrained.PRETRAINED_TICKETS["rounds"], "ci", ROUNDS)
+    monkeypatch.setitem(pretrained.PRETRAINED_TICKETS["matching_seeds"], "ci", 2)
+    sweeps, dense = pretrained.pretrained_seeds("ci", seed=SEED)
+    assert [r.config.seed for r in sweeps] == [SEED] and [r.config.seed for r in dense] == [SEED, SEED + 1]
+    assert {r.config.pretrain_seed for r in sweeps + dense} == {SEED}
+    assert sweeps[0].to_json() == small["result"].to_json()  # the cached experiment, loaded
+    assert [len(r.tasks["heldout-lm"].sweeps["pretrained"]) for r in dense] == [ROUNDS + 1, 1]  # the extra: dense
+
+
+def test_the_explorer_opens_on_the_dense_networks_and_answers_each_round(small):
+    from ltkit.course.dashboards import pretrained_explorer
+
+    results = [small["result"]]
+    explorer = pretrained_explorer(results, results * 2)
+    assert explorer.state["round"] == 0 and not explorer.state["revealed"]
+    assert set(explorer.state) >= {"ticket", "random_init"} and "reinit" not in explorer.state  # dense only
+    lines = stats.pretrained_across_seeds(results, "textkinds")
+    explorer.inputs["task"].value = "textkinds"
+    explorer.inputs["round"].value = ROUNDS
+    for name in ("ticket", "reinit", "random_mask", "random_init", "stdlib_mask", "heldout-lm_mask"):
+        assert explorer.state[name] == pytest.approx(lines[name]["mean"][ROUNDS])
+    assert "Reveal" in explorer.ui.children[2].value  # the answer waits for a guess

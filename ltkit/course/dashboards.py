@@ -20,7 +20,7 @@ from ltkit.course.panel import explorer, percent, slider, so_far
 from ltkit.experiments.at_init import CHECKS, methods_across_seeds
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.oneshot import pruned_accuracy
-from ltkit.experiments.stats import across_seeds
+from ltkit.experiments.stats import across_seeds, pretrained_across_seeds, pretrained_matching
 
 WEIGHTS_REMAINING = (1.0, 0.8, 0.64, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01)
 
@@ -225,6 +225,65 @@ def at_init_explorer(results):
         plots.checks_bars(
             summaries, kept.index(state["sparsity"]), ax=ax, title=f"{100 * state['sparsity']:.1f}% of weights"
         )
+        return figure
+
+    return explorer(inputs, show, draw)
+
+
+# --- lesson 11: tickets in a pre-trained network -------------------------------------------------------------
+
+
+def pretrained_explorer(results, dense):
+    """A choice of task and a slider over the rounds of pretrained-imp results over seeds: every line's
+    final test accuracy at that round (mean and spread of the seeds), against the pre-trained network's
+    dense fine-tuning and its matching threshold (over `dense`, results with the matching seeds), and where
+    the round sits on the whole curve."""
+    tasks = list(results[0].tasks)
+    lines = {task: pretrained_across_seeds(results, task) for task in tasks}
+    matching = {task: pretrained_matching(dense, task) for task in tasks}
+    kept = lines[tasks[0]]["ticket"]["weights_remaining"]
+    inputs = dict(
+        task=widgets.Dropdown(options=tasks, value=tasks[0], description="task"),
+        round=slider("IMP round", [(f"{r}: {100 * w:.1f}%", r) for r, w in enumerate(kept)]),
+    )
+
+    def shown(task, r):  # at round 0 only the two dense networks: every other line is the pre-trained one there
+        return [name for name in lines[task] if r or name in ("ticket", "random_init")]
+
+    def show(values):
+        task, r = values["task"], values["round"]
+        means = {name: lines[task][name]["mean"][r] for name in shown(task, r)}
+        parts = [f"{plots.STYLES[name]['label']}: {percent(value)}" for name, value in means.items()]
+        status = (
+            f"{task}, {100 * kept[r]:.1f}% of the weights, mean of {len(results)} seed{'s' * (len(results) > 1)}: "
+            + "; ".join(parts)
+            + f". Matching from {percent(matching[task].threshold)}."
+        )
+        return dict(task=task, round=r, **means, threshold=matching[task].threshold, status=status)
+
+    def draw(state):
+        task, r = state["task"], state["round"]
+        figure, (left, right) = plots.row(2, 4.2, detached=True)
+        names = shown(task, r)
+        means = [100 * lines[task][name]["mean"][r] for name in names]
+        spread = [100 * lines[task][name]["std"][r] for name in names]
+        colours = [plots.STYLES[name]["color"] for name in names]
+        left.barh(range(len(names)), means, xerr=spread, capsize=4, color=colours)
+        for y, mean in enumerate(means):
+            left.text(mean - 2, y, f"{mean:.1f}%", ha="right", va="center", color="white", fontweight="bold")
+        left.set_yticks(range(len(names)), [plots.two_lines(plots.STYLES[name]["label"]) for name in names])
+        left.invert_yaxis()  # the ticket on top
+        left.axvline(100 * matching[task].threshold, color="black", lw=1, ls=":")
+        left.set_xlim(0, 100)  # bars from 0: their lengths compare; the numbers in them give the gaps
+        left.set_xlabel("final test accuracy (%)")
+        left.set_title(f"{task}, {100 * kept[r]:.1f}% of the weights")
+        curves = {
+            name: {key: so_far(values, r, state) for key, values in line.items()} for name, line in lines[task].items()
+        }
+        plots.against_sparsity(curves, ylabel=left.get_xlabel(), ax=right, matching=matching[task])
+        plots.rounds_axis(right, kept)
+        right.axvline(100 * kept[r], color="red", lw=1)
+        right.get_legend().remove()  # the bars name every colour
         return figure
 
     return explorer(inputs, show, draw)

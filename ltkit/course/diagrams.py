@@ -20,9 +20,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.text import Text
 
-from ltkit.course.style import ARM_STYLE, WIDTH
+from ltkit.course.style import ARM_STYLE, PRETRAINED_STYLE, WIDTH
 from ltkit.engine.transformer import Transformer
-from ltkit.experiments.profiles import RECIPES
+from ltkit.experiments.profiles import PRETRAINED_TICKETS, RECIPES
 
 FIGURES = Path(__file__).resolve().parents[2] / "notebooks" / "figures"
 RC = {
@@ -322,6 +322,34 @@ def when_to_prune():
     handles.append(Line2D([], [], ls="", marker="D", color=MARK, ms=9))
     labels = ["dense network", "winning ticket", "other sparse network", "mask chosen"]
     ax.legend(handles, labels, loc="upper center", ncols=4, frameon=False, handlelength=1.6)
+    return figure
+
+
+@diagram
+def pretrained_ticket():
+    """Lesson 11: pre-train, fine-tune, prune, rewind to the pre-trained weights; the arms beside the ticket."""
+    figure, ax = canvas(4.6)
+    start = box(ax, 0.9, 4.0, "random\ninit $W_0$")
+    pretrain = box(ax, 3.3, 4.0, "pre-train: next\ncharacter on stdlib")
+    tune = box(ax, 6.1, 4.0, "fine-tune on a task\n$W_{pre} \\to W_T$")
+    rate = 100 * PRETRAINED_TICKETS["rates"]["attention"]
+    prune = box(ax, 8.6, 4.0, f"prune {rate:.0f}% of attention\nand MLP left: mask $m$")
+    ticket = box(ax, 7.4, 2.45, "rewind the survivors to\n$W_{pre}$: $m \\odot W_{pre}$", edge=colour("ticket"))
+    for a, b in ((start, pretrain), (pretrain, tune), (tune, prune)):
+        arrow(ax, a, b)
+    arrow(ax, prune, ticket, color=colour("ticket"))
+    arrow(ax, ticket, tune, color=colour("ticket"), bend=-0.3)
+    label(ax, 5.75, 2.75, "repeat", colour("ticket"))
+    label(ax, 9.45, 2.45, "pre-trained\nticket", colour("ticket"))
+    others = {
+        "reinit": (1.35, "$m \\odot W_0'$:\nfresh values"),
+        "random_mask": (3.75, "$m' \\odot W_{pre}$: a\nrandom mask"),
+        "stdlib_mask": (6.3, "$m_{stdlib} \\odot W_{pre}$:\nthe mask found on stdlib"),
+        "random_init": (8.95, "IMP from $W_0$:\nno pre-training"),
+    }
+    for arm, (x, text) in others.items():
+        box(ax, x, 0.55, text, edge=(ARM_STYLE.get(arm) or PRETRAINED_STYLE[arm])["color"], dashed=True)
+    label(ax, 2.55, 1.55, "beside the ticket, each fine-tuned as long:", GREY)
     return figure
 
 

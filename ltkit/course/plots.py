@@ -26,11 +26,22 @@ from ltkit.course.connectivity_plots import (  # noqa: F401 (the figures of less
     point_in_plane,
     rewinding_figure,
 )
-from ltkit.course.style import ARM_STYLE, METHOD_STYLE, SPLIT_STYLE, WIDTH, new_axes, row, two_lines, values_inside  # noqa: F401
+from ltkit.course.style import (
+    ARM_STYLE,
+    METHOD_STYLE,
+    PRETRAINED_STYLE,
+    SPLIT_STYLE,
+    WIDTH,
+    new_axes,
+    row,
+    two_lines,
+    values_inside,
+)  # noqa: F401
 from ltkit.engine.masks import layer_kinds, sparsity_report
 from ltkit.experiments.imp import ARMS
 from ltkit.experiments.profiles import profile_table
 from ltkit.experiments.registry import is_percent, row_dict
+from ltkit.experiments.stats import pretrained_across_seeds, pretrained_matching
 
 
 def learning_curves(history, title="", axes=None):
@@ -74,6 +85,7 @@ def sparsity_axis(ax, fractions):
 
 
 OTHER_LINES = ("tab:purple", "tab:brown", "tab:cyan", "tab:gray")  # lines that are no arm and no method
+STYLES = {**METHOD_STYLE, **PRETRAINED_STYLE, **ARM_STYLE}  # every line that has a colour of its own
 
 
 def against_sparsity(
@@ -91,7 +103,7 @@ def against_sparsity(
     for label, line in lines.items():
         x = 100 * np.asarray(line["weights_remaining"])
         std = scale * np.asarray(line["std"]) if "std" in line else None
-        style = ARM_STYLE.get(label) or METHOD_STYLE.get(label) or dict(label=label, color=next(others))
+        style = STYLES.get(label) or dict(label=label, color=next(others))
         ax.errorbar(x, scale * np.asarray(line["mean"]), yerr=std, marker="o", ms=5, capsize=3, **style)
     if dense is not None:
         ax.axhline(scale * dense, color="black", lw=1, ls="--", label="dense network")
@@ -298,3 +310,44 @@ def checks_bars(summaries, index, ax=None, title=""):
     )
     ax.set_title(title)
     return ax
+
+
+def pretraining_bars(results):
+    """Lesson 11: per task, the dense network fine-tuned from the pre-trained weights and trained from
+    scratch alike (final test accuracy, mean and spread over the seeds of pretrained-imp `results`)."""
+    figure, axes = row(len(results[0].tasks), 3.4)
+    for ax, task in zip(np.atleast_1d(axes), results[0].tasks):
+        lines = pretrained_across_seeds(results, task)
+        means = [100 * lines[name]["mean"][0] for name in ("ticket", "random_init")]
+        spread = [100 * lines[name]["std"][0] for name in ("ticket", "random_init")]
+        colours = [PRETRAINED_STYLE["random_init"]["color"] if i else ARM_STYLE["ticket"]["color"] for i in (0, 1)]
+        bars = ax.bar([0, 1], means, yerr=spread, capsize=4, color=colours)
+        values_inside(ax, bars, [f"{mean:.1f}%" for mean in means], spread)
+        ax.set_xticks([0, 1], ["from the pre-trained\nweights", "from a random\ninitialisation"])
+        ax.set_ylim(0, 100)
+        ax.set(ylabel="final test accuracy (%)", title=f"{task}: the dense network")
+    return axes
+
+
+def rounds_axis(ax, fractions):
+    """Ticks at the sparsities of the rounds themselves (IMP's few coarse rounds fall between round numbers)."""
+    percents = 100 * np.asarray(fractions)
+    ax.set_xticks(percents, [f"{p:.0f}" for p in percents])
+    ax.minorticks_off()
+
+
+def pretrained_sweeps(results, dense, names=("ticket", "reinit", "random_mask", "random_init")):
+    """Lesson 11: per task, final test accuracy against the weights remaining for the lines `names` of
+    ltkit.pretrained_across_seeds (mean and spread over the seeds of `results`), with matching over the
+    seeds of `dense`, and one legend below both panels."""
+    figure, axes = row(len(results[0].tasks), 4.6)
+    for ax, task in zip(np.atleast_1d(axes), results[0].tasks):
+        lines = pretrained_across_seeds(results, task)
+        chosen = {name: lines[name] for name in names if name in lines}
+        against_sparsity(chosen, ylabel="final test accuracy (%)", ax=ax, matching=pretrained_matching(dense, task))
+        ax.set_title(f"{task}, {len(results)} seed{'s' * (len(results) > 1)}")
+        ax.get_legend().remove()
+        rounds_axis(ax, lines["ticket"]["weights_remaining"])
+    handles = {label: handle for ax in np.atleast_1d(axes) for handle, label in zip(*ax.get_legend_handles_labels())}
+    figure.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=3, frameon=False)
+    return axes

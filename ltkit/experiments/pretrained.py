@@ -42,7 +42,7 @@ from ltkit.engine.training import TrainConfig, TrainResult, resize
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import DenseConfig, dense_runs
 from ltkit.experiments.imp import ArmRun
-from ltkit.experiments.profiles import PRETRAINED_TICKETS, current_profile, training_recipe
+from ltkit.experiments.profiles import LESSON_SEED, PRETRAINED_TICKETS, current_profile, training_recipe
 from ltkit.experiments.registry import Context, register
 from ltkit.experiments.seeds import derived_seed
 from ltkit.settings import Settings, setting
@@ -198,7 +198,7 @@ def finetuning_recipe(dataset, model, profile=None, epochs=None, lr=None):
         raise LtkitError("pretrained-imp fine-tunes for a number of iterations, not epochs; leave --epochs out")
     sizes = PRETRAINED_TICKETS["finetune"]
     recipe = training_recipe("textkinds", "window_classifier", profile)
-    recipe = resize(recipe, sizes["iterations"][current_profile(profile)])
+    recipe = resize(recipe, sizes["iterations"][current_profile(profile)], sizes["evaluations"])
     return replace(recipe, lr=sizes["lr"] if lr is None else lr)
 
 
@@ -348,6 +348,17 @@ def arm_start(arm, start, mask, fresh, config, r):
         return fresh(seed=derived_seed("reinit", config.seed, 1000 * r)).state_dict(), mask
     generator = torch.Generator().manual_seed(derived_seed("random_mask", config.seed, r))
     return start, random_mask_like(mask, generator)
+
+
+def pretrained_seeds(profile=None, seed=LESSON_SEED):
+    """The profile's sweeps (PRETRAINED_TICKETS["seeds"]) from `seed` on, every one fine-tuning the network
+    pre-trained from `seed`, and the dense fine-tuning alone on the profile's matching seeds (the first of
+    them the sweeps'): (sweeps, dense), lists of PretrainedIMPResults."""
+    profile = current_profile(profile)
+    n, m = (PRETRAINED_TICKETS[key][profile] for key in ("seeds", "matching_seeds"))
+    configs = [pretrained_config(profile=profile, seed=seed + i, pretrain_seed=seed) for i in range(max(n, m))]
+    results = [run_pretrained(c if i < n else replace(c, rounds=0)) for i, c in enumerate(configs)]
+    return results[:n], results[:m]
 
 
 run_pretrained = register(

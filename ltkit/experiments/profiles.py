@@ -271,19 +271,24 @@ TRANSFORMER_TICKETS = dict(
 )
 
 
-# --- Tickets in a pre-trained network (ltkit.experiments.pretrained) -----------------------------------------------
+# --- Tickets in a pre-trained network (lesson 11, ltkit.experiments.pretrained) ---------------------------------------
 # A transformer pre-trained on `stdlib` (next-character prediction), then fine-tuned on two tasks of modules held
 # out of it. Pruned as Chen et al. (2020) prune BERT: attention and MLP weights ranked together, 36% of those that
 # remain a round (64%, 41%, 26%, 17%, 11% left: about the sparsities of their figures, which take ten steps of a
 # tenth of the original weights each, in five rounds). Every task run fine-tunes at the window_classifier's rate
-# (1e-3) for 400 iterations, from the pre-trained weights or from scratch alike. The pre-training task's own IMP
-# mask is found by fine-tuning on stdlib the same way; the first task's mask is also tried on the second.
+# (1e-3) for 400 iterations, from the pre-trained weights or from scratch alike, evaluated at its start, middle and
+# end (the lesson judges final accuracy). The pre-training task's own IMP mask is found by fine-tuning on stdlib the
+# same way; the first task's mask is also tried on the second. Per profile: rounds, the fine-tuning seeds swept
+# (one pre-trained network for all, as Chen et al. fine-tune one BERT), and the seeds whose dense fine-tuning
+# defines matching. ci keeps one round, so that the lesson runs in about a minute on 2 CPU cores.
 PRETRAINED_TICKETS = dict(
     pretraining=("stdlib", "transformer"),
     tasks={"heldout-lm": "transformer", "textkinds": "window_classifier"},
     transfer=("heldout-lm", "textkinds"),
     rates=dict(attention=0.36, mlp=0.36),
-    rounds={"ci": 3, "class": 5, "paper": 10},
+    rounds={"ci": 1, "class": 3, "paper": 5},
+    seeds={"ci": 1, "class": 2, "paper": 3},
+    matching_seeds={"ci": 2, "class": 3, "paper": 5},
     pretrain_iterations={"ci": 1000, "class": 2000, "paper": 6000},
-    finetune=dict(lr=1e-3, iterations={"ci": 400, "class": 400, "paper": 1000}),
+    finetune=dict(lr=1e-3, iterations={"ci": 400, "class": 400, "paper": 1000}, evaluations=2),
 )

@@ -116,3 +116,37 @@ def matching(config, data, seeds=MATCHING_SEEDS, cache=True, progress=True):
     configs = [replace(config, seed=config.seed + i) for i in range(seeds)]
     runs = dense_runs(configs, Context(data, cache, progress))
     return Matching([run.result.final_test_acc for run in runs])
+
+
+# --- tickets in a pre-trained network (lesson 11) ------------------------------------------------------------
+
+
+def pretrained_across_seeds(results, task):
+    """One task of pretrained-imp results over seeds, per line: the pre-trained ticket and its controls
+    (ARMS), IMP from a random initialisation ("random_init") and each transferred mask ("<source>_mask"):
+    {line: {"weights_remaining", "mean", "std", "values"}}, final test accuracy, as across_seeds gives IMP
+    sweeps. Every line has every round: at round 0 its dense network (a transferred mask's: the pre-trained
+    network's, which no mask prunes yet)."""
+
+    def lines(result):
+        runs = result.tasks[task]
+        points = lambda rows, arm: [(row["weights_remaining"], row[arm].final_test_acc) for row in rows]
+        found = {arm: points(runs.sweeps["pretrained"], arm) for arm in ARMS}
+        found["random_init"] = points(runs.sweeps["random_init"], "ticket")
+        for row in runs.transfer:
+            line = found.setdefault(f"{row['source']}_mask", found["ticket"][:1])  # round 0: no mask yet
+            line.append((row["weights_remaining"], row["result"].final_test_acc))
+        return found
+
+    per_seed = [lines(result) for result in results]
+    if len({len(seed["ticket"]) for seed in per_seed}) > 1:
+        raise LtkitError("pretrained_across_seeds needs results with the same number of rounds")
+    return {
+        name: spread([[seed[name][i][1] for seed in per_seed] for i in range(len(points))], [w for w, _ in points])
+        for name, points in per_seed[0].items()
+    }
+
+
+def pretrained_matching(results, task):
+    """Matching on `task`: the pre-trained network fine-tuned dense, over the seeds of `results`."""
+    return Matching([result.tasks[task].sweeps["pretrained"][0]["ticket"].final_test_acc for result in results])

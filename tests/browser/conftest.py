@@ -58,7 +58,7 @@ def lab(tmp_path_factory):
         f"--LabApp.user_settings_dir={settings}",
     ]
     OUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUT / "jupyterlab.log", "w")
+    log = open(OUT / f"jupyterlab-{port}.log", "w")  # two lanes may each run one
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -68,7 +68,7 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"JupyterLab did not start; see {OUT / 'jupyterlab.log'}")
+                    pytest.fail(f"JupyterLab did not start; see {log.name}")
                 time.sleep(0.5)
         yield dict(url=f"http://127.0.0.1:{port}", token=token)
     finally:

@@ -1,6 +1,6 @@
 """The sparsest matching subnetwork of each arm on each task of lesson 11 (the README's table).
 
-    python benchmarks/pretrained_matching.py --profile class --seeds 100,105
+    python benchmarks/pretrained_matching.py --profile class --seeds 200,205
 
 Per lesson seed S the lesson's own runs (ltkit.pretrained_seeds(profile, seed=S): its sweep seeds and its
 matching seeds, trained or loaded from the run cache). An arm matches at a round when its final test

@@ -241,10 +241,10 @@ def pretrained_explorer(results, dense):
     tasks = list(results[0].tasks)
     lines = {task: pretrained_across_seeds(results, task) for task in tasks}
     matching = {task: pretrained_matching(dense, task) for task in tasks}
-    kept = lines[tasks[0]]["ticket"]["weights_remaining"]
+    kept = {task: lines[task]["ticket"]["weights_remaining"] for task in tasks}
     inputs = dict(
         task=widgets.Dropdown(options=tasks, value=tasks[0], description="task"),
-        round=slider("IMP round", [(f"{r}: {100 * w:.1f}%", r) for r, w in enumerate(kept)]),
+        round=slider("IMP round", [(f"{r}: {100 * w:.1f}%", r) for r, w in enumerate(kept[tasks[0]])]),
     )
 
     def shown(task, r):  # at round 0 only the two dense networks: every other line is the pre-trained one there
@@ -254,8 +254,9 @@ def pretrained_explorer(results, dense):
         task, r = values["task"], values["round"]
         means = {name: lines[task][name]["mean"][r] for name in shown(task, r)}
         parts = [f"{plots.STYLES[name]['label']}: {percent(value)}" for name, value in means.items()]
+        seeds = f"{len(results)} seed{'s' * (len(results) > 1)}"
         status = (
-            f"{task}, {100 * kept[r]:.1f}% of the weights, mean of {len(results)} seed{'s' * (len(results) > 1)}: "
+            f"{task}, {100 * kept[task][r]:.1f}% of the weights, mean of {seeds}: "
             + "; ".join(parts)
             + f". Matching from {percent(matching[task].threshold)}."
         )
@@ -276,13 +277,13 @@ def pretrained_explorer(results, dense):
         left.axvline(100 * matching[task].threshold, color="black", lw=1, ls=":")
         left.set_xlim(0, 100)  # bars from 0: their lengths compare; the numbers in them give the gaps
         left.set_xlabel("final test accuracy (%)")
-        left.set_title(f"{task}, {100 * kept[r]:.1f}% of the weights")
+        left.set_title(f"{task}, {100 * kept[task][r]:.1f}% of the weights")
         curves = {
             name: {key: so_far(values, r, state) for key, values in line.items()} for name, line in lines[task].items()
         }
         plots.against_sparsity(curves, ylabel=left.get_xlabel(), ax=right, matching=matching[task])
-        plots.rounds_axis(right, kept)
-        right.axvline(100 * kept[r], color="red", lw=1)
+        plots.rounds_axis(right, kept[task])
+        right.axvline(100 * kept[task][r], color="red", lw=1)
         right.get_legend().remove()  # the bars name every colour
         return figure
 

@@ -345,7 +345,7 @@ def pretrained_ticket():
         "reinit": (1.35, "$m \\odot W_0'$:\nfresh values"),
         "random_mask": (3.75, "$m' \\odot W_{pre}$: a\nrandom mask"),
         "stdlib_mask": (6.3, "$m_{stdlib} \\odot W_{pre}$:\nthe mask found on stdlib"),
-        "random_init": (8.95, "IMP from $W_0$:\nno pre-training"),
+        "random_init": (8.95, "IMP from a fresh\ninit: no pre-training"),
     }
     for arm, (x, text) in others.items():
         box(ax, x, 0.55, text, edge=(ARM_STYLE.get(arm) or PRETRAINED_STYLE[arm])["color"], dashed=True)

@@ -18,7 +18,8 @@ METHOD_STYLE = {  # lesson 09's pruning methods: IMP's ticket and random pruning
     "random": dict(color=ARM_STYLE["random_mask"]["color"], label="random pruning"),
     "imp": dict(color=ARM_STYLE["ticket"]["color"], label="IMP ticket"),
 }
-PRETRAINED_STYLE = {  # lesson 11's arms beside the ticket and its controls: colours no arm or method has
+PRETRAINED_STYLE = {  # lesson 11's arms beside the ticket and its controls: colours no arm has (lesson 09's
+    # methods share two of them, but never a figure with these)
     "random_init": dict(color="tab:purple", label="IMP from a random init"),
     "stdlib_mask": dict(color="tab:brown", label="the stdlib mask"),
     "heldout-lm_mask": dict(color="tab:cyan", label="heldout-lm's mask"),

@@ -92,6 +92,15 @@ def label(ax, x, y, text, color="black", **style):
     return ax.text(x, y, text, color=color, **{"ha": "center", "va": "center", **style})
 
 
+def rewinding_loop(ax, train, prune, ticket, bend, repeat_at, name_at, name):
+    """IMP's loop in the ticket's colour: train, prune, rewind the survivors (`ticket`), train again."""
+    arrow(ax, train, prune)
+    arrow(ax, prune, ticket, color=colour("ticket"))
+    arrow(ax, ticket, train, color=colour("ticket"), bend=bend)
+    label(ax, *repeat_at, "repeat", colour("ticket"))
+    label(ax, *name_at, name, colour("ticket"))
+
+
 @diagram
 def imp_loop():
     """Iterative magnitude pruning with rewinding, and the two controls trained at every round."""
@@ -101,11 +110,7 @@ def imp_loop():
     prune = box(ax, 7.6, 3.75, "prune p% of the remaining\nweights, smallest $|w|$: mask $m$")
     ticket = box(ax, 7.6, 2.1, "rewind the survivors\nto $W_k$: $m \\odot W_k$", edge=colour("ticket"))
     arrow(ax, start, train)
-    arrow(ax, train, prune)
-    arrow(ax, prune, ticket, color=colour("ticket"))
-    arrow(ax, ticket, train, color=colour("ticket"), bend=-0.25)
-    label(ax, 5.0, 2.35, "repeat", colour("ticket"))
-    label(ax, 9.35, 2.1, "winning\nticket", colour("ticket"))
+    rewinding_loop(ax, train, prune, ticket, -0.25, (5.0, 2.35), (9.35, 2.1), "winning\nticket")
     controls = {
         "reinit": (4.3, "random re-initialisation:\n$m \\odot W_0'$, new random values"),
         "random_mask": (8.05, "random pruning: $m' \\odot W_k$,\nsame sparsity in every layer"),
@@ -335,12 +340,9 @@ def pretrained_ticket():
     rate = 100 * PRETRAINED_TICKETS["rates"]["attention"]
     prune = box(ax, 8.6, 4.0, f"prune {rate:.0f}% of attention\nand MLP left: mask $m$")
     ticket = box(ax, 7.4, 2.45, "rewind the survivors to\n$W_{pre}$: $m \\odot W_{pre}$", edge=colour("ticket"))
-    for a, b in ((start, pretrain), (pretrain, tune), (tune, prune)):
+    for a, b in ((start, pretrain), (pretrain, tune)):
         arrow(ax, a, b)
-    arrow(ax, prune, ticket, color=colour("ticket"))
-    arrow(ax, ticket, tune, color=colour("ticket"), bend=-0.3)
-    label(ax, 5.75, 2.75, "repeat", colour("ticket"))
-    label(ax, 9.45, 2.45, "pre-trained\nticket", colour("ticket"))
+    rewinding_loop(ax, tune, prune, ticket, -0.3, (5.75, 2.75), (9.45, 2.45), "pre-trained\nticket")
     others = {
         "reinit": (1.35, "$m \\odot W_0'$:\nfresh values"),
         "random_mask": (3.75, "$m' \\odot W_{pre}$: a\nrandom mask"),

@@ -318,10 +318,10 @@ def pretraining_bars(results):
     figure, axes = row(len(results[0].tasks), 3.4)
     for ax, task in zip(np.atleast_1d(axes), results[0].tasks):
         lines = pretrained_across_seeds(results, task)
-        means = [100 * lines[name]["mean"][0] for name in ("ticket", "random_init")]
-        spread = [100 * lines[name]["std"][0] for name in ("ticket", "random_init")]
-        colours = [PRETRAINED_STYLE["random_init"]["color"] if i else ARM_STYLE["ticket"]["color"] for i in (0, 1)]
-        bars = ax.bar([0, 1], means, yerr=spread, capsize=4, color=colours)
+        dense = ("ticket", "random_init")  # round 0 of each sweep: the dense networks
+        means = [100 * lines[name]["mean"][0] for name in dense]
+        spread = [100 * lines[name]["std"][0] for name in dense]
+        bars = ax.bar([0, 1], means, yerr=spread, capsize=4, color=[STYLES[name]["color"] for name in dense])
         values_inside(ax, bars, [f"{mean:.1f}%" for mean in means], spread)
         ax.set_xticks([0, 1], ["from the pre-trained\nweights", "from a random\ninitialisation"])
         ax.set_ylim(0, 100)

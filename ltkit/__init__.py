@@ -3,15 +3,17 @@
 The lessons live in notebooks/; this package holds every piece of logic they use, in wings whose
 imports point one way (each uses only those before it):
 - ground: errors, settings (an experiment's settings and their cache keys), files (data folder, atomic
-  writes), moved (the module names of 0.2);
+  writes), plugins (your own dataset, network or experiment, from a file), moved (the module names of 0.2);
 - engine: datasets (yours too), dataset_files, batches, charlm (text for a language model), pretraining_text
   (text to pre-train on, and two tasks held out of it), text_datasets, models (yours too), transformer,
   masks, training, stacked (many networks trained as one), runtime, progress;
 - store: runs (the run cache), archive (its export and import), download (an archive by path or URL,
-  checked against its SHA-256);
+  checked against its SHA-256), leases (which worker computes what, among workers sharing the cache);
 - experiments: registry (every experiment registered once: settings, run, result), seeds, profiles, dense,
   oneshot, imp, stats, at_init, retraining, paths, instability, rewinding, curves, plane, align, fge,
   pretrained;
+- cluster: units (a sweep cut into units of work), executors (here, or as submitit's jobs: Slurm or local
+  processes), command (the command line's sweeps);
 - course: plots, connectivity_plots, diagrams, style, panel, dashboards, connectivity_dashboards, playground,
   claims, runner (the headless course), student (the lessons for class), site (the executed lessons as a
   web site); cli (the command line) beside it.

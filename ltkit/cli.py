@@ -4,6 +4,7 @@
     ltkit instability --dataset mnist1d --model mlp --rewind-iters 0,100,500 --json barriers.json
     ltkit --plugin my_network.py imp --dataset my-data --model my-net   # your own network and data
     ltkit datasets; ltkit cache export runs.tar.gz                # the datasets here; the run cache in a file
+    ltkit imp --dataset mnist1d --model mlp --seeds 0-3 --executor submitit --workers 2   # 2 workers; cache status
 
 One subcommand per experiment of ltkit.experiments.registry, a flag per field of its settings (with the
 field's help); the table printed is the result's table(), the JSON its to_json(). A plugin registers
@@ -12,20 +13,21 @@ datasets, networks or experiments on import. A mistake in the arguments prints o
 
 import argparse
 import dataclasses
-import importlib
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
 import ltkit  # noqa: F401 (importing ltkit registers every built-in experiment)
+from ltkit.cluster.command import add_cluster_flags, print_status, run_sweep
+from ltkit.cluster.units import cache_status
 from ltkit.engine.datasets import available_datasets, dataset_names
 from ltkit.engine.models import model_names
 from ltkit.engine.runtime import setup
 from ltkit.errors import LtkitError
 from ltkit.experiments.profiles import PROFILES
 from ltkit.experiments.registry import EXPERIMENTS, text_table
+from ltkit.plugins import load_plugin
 from ltkit.store.archive import export_runs, import_runs
 
 FIXED = ("dataset", "model", "train")  # every experiment's first fields: flags of their own
@@ -85,18 +87,18 @@ def add_experiment(commands, experiment):
     parser.add_argument("--device", help="cpu or cuda (default: a GPU when there is one)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
     parser.add_argument("--no-cache", action="store_true", help="recompute everything; read and write no cache")
+    add_cluster_flags(parser, seeded="seed" in {f.name for f in dataclasses.fields(experiment.settings)})
     parser.set_defaults(run=lambda args: run_experiment(experiment, args))
 
 
 def run_experiment(experiment, args):
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(experiment.settings) if f.name not in FIXED}
+    if getattr(args, "seeds", None) is not None or args.executor != "local":
+        return run_sweep(experiment, args, fields)
     config = experiment.config(args.dataset, args.model, args.profile, args.epochs, args.lr, **fields)
     device = setup(args.device, seed=getattr(config, "seed", 0))
     result = experiment(config, device=device, cache=not args.no_cache)
-    print(
-        f"{experiment.name}: {experiment.about}; {config.model} on {config.dataset}, {config.train.iterations} "
-        f"iterations a run"
-    )
+    print(experiment.heading(config))
     print(text_table(result.table()))
     return result.to_json()
 
@@ -110,6 +112,10 @@ def command_datasets(args):
 
 
 def command_cache(args):
+    if args.action == "status":
+        return print_status(cache_status())
+    if args.file is None:
+        raise LtkitError(f"cache {args.action} needs a FILE: ltkit cache {args.action} runs.tar.gz")
     if args.action == "export":
         count = export_runs(args.file)
         name = Path(args.file).name
@@ -137,29 +143,15 @@ def build_parser():
     )
     about = "the run cache in one file: export it with its FILE.sha256, or import one by path or URL"
     cache = commands.add_parser("cache", help=about, description=about)
-    cache.add_argument("action", choices=["export", "import"], help="export data/runs to FILE, or add FILE's new runs")
-    cache.add_argument("file", metavar="FILE", help="the archive (.tar.gz): a path, or for import an http(s):// URL")
+    cache.add_argument(
+        "action",
+        choices=["export", "import", "status"],
+        help="export data/runs to FILE, add FILE's new runs, or show each sweep's units: done, running, missing",
+    )
+    cache.add_argument("file", nargs="?", metavar="FILE", help="the archive (.tar.gz): a path, or for import a URL")
     cache.add_argument("--sha256", metavar="HEX", help="import: FILE's expected SHA-256 (default: FILE.sha256, if any)")
     cache.set_defaults(run=command_cache)
     return parser
-
-
-def load_plugin(name):
-    """Import a plugin, a .py file by its path or a module by its name: it registers what it brings."""
-    path = Path(name)
-    if path.suffix == ".py" and not path.is_file():
-        raise LtkitError(f"--plugin {name}: there is no such file; give the path of a .py file")
-    try:
-        if path.suffix == ".py":
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            sys.modules[path.stem] = module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        else:
-            importlib.import_module(name)
-    except LtkitError:
-        raise
-    except Exception as error:  # the plugin's own mistake, named in one line
-        raise LtkitError(f"--plugin {name} failed on import: {type(error).__name__}: {error}") from None
 
 
 def check_writable(path):

@@ -10,7 +10,7 @@ import ltkit
 
 PACKAGE = Path(ltkit.__file__).parent
 # Each floor may import only from its own floor and the floors before it.
-FLOORS = ["ground", "engine", "store", "experiments", "course"]
+FLOORS = ["ground", "engine", "store", "experiments", "cluster", "course"]
 MAX_LINES = 400
 
 

@@ -113,3 +113,18 @@ def test_two_writers_saving_the_same_step_at_once_both_succeed(data_root):
         thread.join()
     assert errors == [] and torch.equal(run.load("step")["x"], torch.ones(100))
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "step.pt"]
+
+
+def test_a_step_deleted_between_the_look_and_the_read_is_not_there_rather_than_damaged(tmp_path, monkeypatch):
+    run = Run("race", {"a": 1}, root=tmp_path)
+    assert run.get("arm") is None
+    run.save("arm", {"x": 1})
+    assert run.get("arm") == {"x": 1}
+    real_load = Run.load
+
+    def deleted_first(self, step, device="cpu"):  # another worker's round now holds the arm: it deletes the file
+        self.forget(step)
+        return real_load(self, step, device)
+
+    monkeypatch.setattr(Run, "load", deleted_first)
+    assert run.get("arm") is None

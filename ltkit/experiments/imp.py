@@ -239,8 +239,9 @@ def pruning_rounds(sweeps, data, r, progress):
             start_iter = training_start(config, arm)
             step = f"round_{r:02d}_{arm}" + ("_full_length" if start_iter != config.rewind_iter else "")
             state, arm_mask = arm_start(config, data, r, arm, rewind_state, mask)
-            if run.has(step):
-                arms[arm] = (arm_mask, run.load(step, data.device))
+            trained = run.get(step, data.device)
+            if trained is not None:
+                arms[arm] = (arm_mask, trained)
                 continue
             model = new_model(config, data)
             model.load_state_dict(state)
@@ -311,6 +312,7 @@ run_imp = register(
     IMPResult,
     "iterative magnitude pruning with rewinding, and its two controls",
     defaults=lambda dataset, model, profile, train: dict(**pruning(model), rounds=sizes(profile, "imp")["rounds"]),
+    together=imp_sweeps,
 )
 imp_config = run_imp.config
 

@@ -318,5 +318,6 @@ run_instability = register(
     InstabilityResult,
     "the error barrier between copies of a network trained on from iteration k",
     defaults=lambda dataset, model, profile, train: {**pruning(model), **sizes(profile, "instability")},
+    parts=lambda config: [replace(config, rewind_iters=(k,)) for k in config.rewind_iters],  # each k apart
 )
 instability_config = run_instability.config

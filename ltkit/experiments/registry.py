@@ -63,6 +63,8 @@ class Experiment:
     defaults: object = None  # defaults(dataset, model, profile, train) -> {field: value}, the profile's sizes
     network: tuple = None  # (dataset, model) it runs on when none is given; None: both must be given
     recipe: object = None  # recipe(dataset, model, profile, epochs, lr) -> TrainConfig; None: the model's
+    together: object = None  # together(configs, context) -> results: several configs as one stack; None: in turn
+    parts: object = None  # parts(config) -> configs that can run apart and whose runs make up config's; None: whole
 
     def __call__(self, config, data=None, device="cpu", cache=True, progress=True):
         """Run the experiment `config` describes on `data` (default: its dataset, loaded on `device`),
@@ -73,6 +75,13 @@ class Experiment:
                 f"make it with this experiment's config(dataset, model, profile, ...)"
             )
         return self.run_with(config, Context.of(config, data, device, cache, progress))
+
+    def run_many(self, configs, data=None, device="cpu", cache=True, progress=True):
+        """Run several configs of this experiment (one per seed, say): as one stack where the experiment
+        trains them together, else one after another; returns their results, in order."""
+        if self.together is None:
+            return [self(config, data, device, cache, progress) for config in configs]
+        return self.together(list(configs), Context.of(configs[0], data, device, cache, progress))
 
     def config(self, dataset=None, model=None, profile=None, epochs=None, lr=None, train=None, **fields):
         """The settings of this experiment for `model` on `dataset` in a profile (default: $LTKIT_PROFILE,
@@ -87,15 +96,22 @@ class Experiment:
         overrides = with_overrides(defaults, fields, self.settings, f"{self.name}_config")
         return self.settings(dataset, model, train, **overrides)
 
+    def heading(self, config):
+        """What a table of its results is about: 'imp: iterative magnitude pruning ...; mlp on mnist1d, ...'."""
+        return (
+            f"{self.name}: {self.about}; {config.model} on {config.dataset}, {config.train.iterations} iterations a run"
+        )
+
     def __repr__(self):
         return f"<experiment {self.name!r}: {self.about}>"
 
 
-def register(name, settings, run_with, result, about, defaults=None, network=None, recipe=None):
-    """Register an experiment (see the module's docstring) and return it; a name is registered once."""
+def register(name, settings, run_with, result, about, **optional):
+    """Register an experiment (see the module's docstring) and return it; a name is registered once.
+    `optional`: Experiment's fields from `defaults` on."""
     if name in EXPERIMENTS:
         raise LtkitError(f"an experiment named {name!r} is registered already; choose another name")
-    EXPERIMENTS[name] = Experiment(name, settings, run_with, result, about, defaults, network, recipe)
+    EXPERIMENTS[name] = Experiment(name, settings, run_with, result, about, **optional)
     return EXPERIMENTS[name]
 
 

@@ -73,6 +73,18 @@ class Run:
             ) from None
         return to_device(result, device)
 
+    def get(self, step, device="cpu"):
+        """The saved step, or None if it is not saved: also when another worker deletes it between the
+        look and the read (a step that a larger step now holds, as IMP's arms are held by their round)."""
+        if not self.has(step):
+            return None
+        try:
+            return self.load(step, device)
+        except LtkitError:
+            if self.step_file(step).exists():
+                raise
+            return None
+
     def save(self, step, result):
         if not self.enabled:
             return

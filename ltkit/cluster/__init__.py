@@ -1,0 +1,1 @@
+"""Past one machine: a sweep cut into units (units), run here or as jobs of an engine (executors)."""

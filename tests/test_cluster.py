@@ -69,6 +69,24 @@ def test_a_lease_is_one_workers_until_released_or_its_holder_is_gone(tmp_path, m
     assert not path.exists()
 
 
+def test_two_workers_that_saw_one_stale_lease_never_both_take_it(tmp_path):
+    from ltkit.store.leases import holder_of
+
+    path = tmp_path / "unit.lease"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path.write_text(json.dumps(dict(host=Lease(path).holder["host"], pid=int(gone.stdout), token="dead", since=0)))
+    stale = holder_of(path)
+    first, second = Lease(path), Lease(path)
+    takeover = tmp_path / "unit.lease.takeover"
+    takeover.write_text("{}")  # another worker is removing it right now
+    assert not first.take() and holder_of(path) == stale
+    takeover.unlink()
+    assert first.take()
+    assert second.remove_stale(stale), "the lease it saw is gone already"
+    assert holder_of(path)["token"] == first.holder["token"], "the first worker's new lease stands"
+    assert not second.take()
+
+
 def test_the_units_of_a_sweep_are_its_seeds_in_groups_and_have_names_of_their_own():
     configs = [imp_config("mnist1d", "mlp", "ci", seed=seed) for seed in range(5)]
     units = sweep_units("imp", configs)

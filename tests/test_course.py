@@ -101,3 +101,31 @@ def test_the_course_runner_uses_the_patient_client_and_runs_a_lesson_with_an_out
     seconds = execute_lesson(path, tmp_path / "build")
     executed = nbformat.read(tmp_path / "build" / "notebooks" / "lesson.ipynb", as_version=4)
     assert [cell.execution_count for cell in executed.cells] == [1, 2, 3, 4] and seconds < 60
+
+
+def test_as_jobs_a_lesson_that_reads_anothers_runs_starts_once_that_lesson_is_done(tmp_path, capsys):
+    from ltkit.cluster.executors import Cluster
+    from ltkit.course.runner import READS_RUNS_OF, ready, run_as_jobs
+
+    assert "03_winning_tickets" in READS_RUNS_OF["04_controls"]
+    paths = [tmp_path / f"{name}.ipynb" for name in ("02_magnitude_pruning", "03_winning_tickets", "04_controls")]
+    assert ready(paths, set(), set()) == paths[:2], "04 waits for 03"
+    assert ready(paths, {"03_winning_tickets"}, {"02_magnitude_pruning"}) == paths[2:]
+    assert ready(paths[2:], set(), set()) == paths[2:], "a lesson not being run is not waited for"
+    marker = tmp_path / "03.done"
+    sources = {  # 03 takes a while, then leaves a mark; 04 fails unless it finds the mark
+        "02_magnitude_pruning": "x = 2",
+        "03_winning_tickets": f"import time, pathlib\ntime.sleep(2)\npathlib.Path({str(marker)!r}).touch()",
+        "04_controls": f"import pathlib\nassert pathlib.Path({str(marker)!r}).exists()",
+    }
+    for path in paths:
+        notebook = nbformat.v4.new_notebook()
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.cells = [nbformat.v4.new_code_cell(sources[path.stem])]
+        nbformat.write(notebook, path)
+    cluster = Cluster("submitit", workers=2, folder=tmp_path / "jobs")
+    assert run_as_jobs(paths, tmp_path / "build", 120, None, cluster) == 0
+    shown = capsys.readouterr().out.splitlines()
+    finished = [line.split()[0] for line in shown]
+    assert finished[-1] == "04_controls" and sorted(finished) == [path.stem for path in paths]
+    assert (tmp_path / "build" / "html" / "04_controls.html").exists()

@@ -206,3 +206,58 @@ def test_a_stack_replayed_as_a_cuda_graph_trains_as_it_does_step_by_step(mnist1d
             assert torch.allclose(x.float(), y.float(), rtol=1e-4, atol=1e-5), key
         for name, keep in (a.mask or {}).items():  # pruned weights stayed exactly zero
             assert not a.model.state_dict()[name][~keep].any()
+
+
+@pytest.mark.parametrize("model_name, recipe, start", [("mlp", ADAM, 120), ("cnn1d", SGD_BN, 0)])
+def test_one_network_alone_trains_as_a_replayed_stack_of_one_as_it_does_launch_by_launch(
+    mnist1d, monkeypatch, model_name, recipe, start
+):
+    """training.train on a GPU is a stack of one replayed as a CUDA graph: rewound, masked, through a
+    learning-rate drop, it trains as the same network launched kernel by kernel."""
+
+    def trained(graphs):
+        monkeypatch.setenv("LTKIT_CUDA_GRAPHS", "1" if graphs else "0")
+        (_, job), _ = jobs_and_twins(model_name, recipe, seeds=(0, 1), start_iter=start, device=GPU)
+        result = train(job.model, mnist1d, job.config, job.mask, job.data_seed, start, progress=False)
+        return job, result
+
+    (graphed_job, graphed), (eager_job, eager) = trained(graphs=True), trained(graphs=False)
+    assert [row["iteration"] for row in graphed.history] == [row["iteration"] for row in eager.history]
+    assert [row["val_loss"] for row in graphed.history] == pytest.approx(
+        [row["val_loss"] for row in eager.history], rel=1e-4
+    )
+    assert graphed.early_stop_iter == eager.early_stop_iter and graphed.final_test == pytest.approx(
+        eager.final_test, rel=1e-4
+    )
+    weights = graphed_job.model.state_dict()
+    for name, value in eager_job.model.state_dict().items():
+        assert torch.allclose(weights[name].float(), value.float(), rtol=1e-4, atol=1e-5), name
+    for name, keep in graphed_job.mask.items():
+        assert not weights[name][~keep].any()
+
+
+def test_image_convolutions_train_in_bfloat16_inside_the_graph_with_their_augmentation(monkeypatch):
+    """Conv-2 with crops and flips: bfloat16 forward passes where the GPU has them (float32 weights), the
+    graph's step (gathering and augmenting inside it) equal to the eager one, and close to float32."""
+    from ltkit.engine.stacked import uses_mixed_precision
+
+    data = random_images(512, 64)
+    config = TrainConfig(optimizer="sgd", lr=0.05, batch_size=64, iterations=40, eval_every=20, augment=True)
+    assert not uses_mixed_precision(build_model("mlp", (40,)), GPU)
+    assert not uses_mixed_precision(build_model("cnn1d", (40,)), GPU)
+    assert uses_mixed_precision(build_model("conv2", (3, 32, 32)), GPU) == torch.cuda.is_bf16_supported(False)
+
+    def trained(graphs, mixed):
+        monkeypatch.setenv("LTKIT_CUDA_GRAPHS", "1" if graphs else "0")
+        monkeypatch.setenv("LTKIT_MIXED_PRECISION", "1" if mixed else "0")
+        from ltkit.engine.stacked import Job
+
+        jobs = [Job(build_model("conv2", (3, 32, 32), seed=s, device=GPU), config, data_seed=s) for s in (0, 1)]
+        return jobs, train_stack(jobs, data, progress=False)
+
+    (jobs, graphed), (_, eager), (_, full) = trained(True, True), trained(False, True), trained(True, False)
+    assert all(p.dtype == torch.float32 for job in jobs for p in job.model.parameters())
+    for a, b, c in zip(graphed, eager, full, strict=True):
+        losses = [row["train_loss"] for row in a.history[1:]]
+        assert losses == pytest.approx([row["train_loss"] for row in b.history[1:]], rel=1e-3)
+        assert losses == pytest.approx([row["train_loss"] for row in c.history[1:]], rel=0.05)

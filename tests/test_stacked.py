@@ -6,6 +6,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from ltkit.engine.datasets import Splits
 from ltkit.engine.masks import full_mask, random_mask_like
 from ltkit.engine.models import build_model
 from ltkit.engine.stacked import Job, stack_size, stacking_pays, train_stack, train_together
@@ -76,6 +77,18 @@ def test_a_stack_with_batchnorm_keeps_each_networks_statistics(mnist1d):
     assert_same_training(stacked, train_each(jobs, twins, mnist1d), jobs, twins, 1e-4)
     means = [job.model.features[1].running_mean for job in jobs]
     assert not torch.allclose(means[0], means[1])  # each network's own statistics, not one shared
+
+
+def test_a_stack_crops_and_flips_each_networks_images_as_it_would_alone():
+    """Augmentation (CIFAR-10's crops and flips) done for the whole stack at once draws, for each network,
+    the crops and flips it draws alone."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 3, 32, 32, generator=generator), torch.randint(0, 10, (64,), generator=generator)
+    data = Splits("random", x, y, x[:16], y[:16], x[:16], y[:16])
+    config = TrainConfig(optimizer="sgd", lr=0.05, batch_size=16, iterations=6, eval_every=3, augment=True)
+    jobs = [Job(build_model("conv2", (3, 32, 32), seed=s), config, data_seed=s) for s in (0, 1)]
+    twins = [copy.deepcopy(job.model) for job in jobs]
+    assert_same_training(train_stack(jobs, data, progress=False), train_each(jobs, twins, data), jobs, twins, 1e-4)
 
 
 def test_a_stack_starts_where_its_jobs_start(mnist1d):

@@ -5,6 +5,7 @@ The sweep's configurations (one per seed) are cut into units (ltkit.cluster.unit
 written are those of a run on this machine.
 """
 
+import shlex
 import sys
 
 from ltkit.cluster.executors import EXECUTORS, Cluster, run_units
@@ -47,7 +48,7 @@ def run_sweep(experiment, args, fields):
     )
     device = setup(args.device, seed=getattr(configs[0], "seed", 0))
     units = sweep_units(experiment.name, configs, getattr(args, "seeds_together", 1))
-    remember_sweep(units, command=" ".join(["ltkit", *sys.argv[1:]]))
+    remember_sweep(units, command=shlex.join(["ltkit", *sys.argv[1:]]))
     computed = set(run_units(units, cluster, plugins=args.plugin, device=args.device))
     print(units_line(units, computed))
     results = experiment.run_many(configs, device=device)  # from the cache, where the workers left them

@@ -13,9 +13,12 @@ where it stopped, and two sweeps sharing units on one cache compute each unit on
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+import torch
 
 from ltkit.cluster.units import packed, unpacked
 from ltkit.engine.progress import progress_bar
@@ -94,8 +97,11 @@ def submitit_executor(cluster, jobs):
         raise LtkitError("--executor submitit needs submitit: pip install 'ltkit[cluster]'") from None
     folder = cluster.folder or data_dir() / "jobs"
     if not cluster.partition:
+        # submitit shows a local job only the GPUs it asks for (CUDA_VISIBLE_DEVICES); unless told otherwise
+        # every job sees this machine's GPUs, as a plain local run would
+        gpus = cluster.gpus_per_job or torch.cuda.device_count()
         executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=cluster.timeout_min, gpus_per_node=cluster.gpus_per_job)
+        executor.update_parameters(timeout_min=cluster.timeout_min, gpus_per_node=gpus)
         return executor
     try:
         executor = submitit.SlurmExecutor(folder=folder)
@@ -135,7 +141,8 @@ def run_with_submitit(units, cluster, plugins, device, progress):
     threads = job_threads(cluster, jobs)
     task = partial(work, packed(units), plugins=plugins, threads=threads, device=device)
     starts = [round(i * len(units) / jobs) for i in range(jobs)]  # each job starts at its own share
-    submitted = executor.map_array(task, starts)
+    with submitting():
+        submitted = executor.map_array(task, starts)
     follow(units, submitted, progress)
     failures = [job for job in submitted if job_error(job) is not None]
     missing = [unit for unit in units if not unit.is_done()]
@@ -148,6 +155,19 @@ def run_with_submitit(units, cluster, plugins, device, progress):
     if failures:
         print(f"ltkit: {len(failures)} job(s) failed ({job_error(failures[0])}); the others finished their units")
     return [name for job in submitted if job_error(job) is None for name in job.result()]
+
+
+@contextmanager
+def submitting():
+    """Submitting jobs, with sbatch's refusal (a wrong partition, a time limit over the partition's) as one
+    line."""
+    from submitit.core.utils import FailedJobError
+
+    try:
+        yield
+    except FailedJobError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise LtkitError(f"Slurm refused the jobs: {lines[-1] if lines else error}") from None
 
 
 def follow(units, jobs, progress):

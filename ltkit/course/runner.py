@@ -1,9 +1,13 @@
 """The whole course, headless: execute every lesson into a build folder, as notebooks and as HTML.
 
     python -m ltkit.course [--profile class] [--output build] [--seed S] [lesson names...]
+    python -m ltkit.course --profile paper --executor submitit --workers 6 [--partition gpu --gpus-per-job 1]
 
 Instructors run it before class (on a GPU machine with --profile paper, say), so that every cached run
-is ready and the executed lessons can be read without running anything. Prints each lesson's time.
+is ready and the executed lessons can be read without running anything. Prints each lesson's time. With
+--executor submitit every lesson is a job of its own (a Slurm job, or a local process), all of them
+filling one shared run cache; a lesson that reads another's runs (READS_RUNS_OF) starts once that lesson
+is done, so that it loads them instead of training them a second time.
 """
 
 import argparse
@@ -19,11 +23,17 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type
 
+from ltkit.cluster.executors import EXECUTORS, POLL, Cluster, job_error, submitit_executor, submitting
 from ltkit.errors import LtkitError
 from ltkit.experiments.profiles import PROFILES, current_profile
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CELL_TIMEOUT = {"ci": 1800, "class": 3600, "paper": None}  # seconds; a paper-profile sweep takes hours
+READS_RUNS_OF = {  # lessons that load the sweeps of an earlier lesson (the same settings and seeds)
+    "04_controls": ("03_winning_tickets",),
+    "08_fast_ensembling": ("07_mode_connectivity",),
+    "12_playground": ("03_winning_tickets",),
+}
 
 
 class PatientChannel(AsyncZMQSocketChannel):
@@ -139,23 +149,78 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, default=Path("build"))
     parser.add_argument("--seed", type=int, help="the lessons' SEED (default: each lesson's own)")
     parser.add_argument("names", nargs="*", help="lessons to run (default: all), e.g. 03_winning_tickets")
+    add_engine_flags(parser)
     args = parser.parse_args(argv)
     try:
         os.environ["LTKIT_PROFILE"] = current_profile(args.profile)  # the kernels inherit it
         paths = lessons(args.names)
+        cluster = Cluster(args.executor, args.workers, args.partition, args.gpus_per_job, args.cpus_per_job)
     except LtkitError as error:
         print(f"ltkit: error: {error}", file=sys.stderr)
         return 2
     print(f"Running {len(paths)} lessons in the {os.environ['LTKIT_PROFILE']!r} profile into {args.output}/")
+    parameters = None if args.seed is None else {"SEED": args.seed}
+    timeout = CELL_TIMEOUT[os.environ["LTKIT_PROFILE"]]
+    if cluster.executor != "local":
+        try:
+            return run_as_jobs(paths, args.output, timeout, parameters, cluster)
+        except LtkitError as error:
+            print(f"ltkit: error: {error}", file=sys.stderr)
+            return 2
     for path in paths:
         try:
-            parameters = None if args.seed is None else {"SEED": args.seed}
-            timeout = CELL_TIMEOUT[os.environ["LTKIT_PROFILE"]]
             seconds = execute_lesson(path, args.output, timeout=timeout, parameters=parameters)
         except Exception as error:  # a failing cell: the partly executed notebook is written for reading
-            print(f"{path.stem}: FAILED ({type(error).__name__}); see {args.output / 'html' / path.stem}.html")
-            return 1
+            return failed(path, args.output, error)
         print(f"{path.stem:<24} {seconds:7.1f} s")
+    return 0
+
+
+def failed(path, output, error):
+    print(f"{path.stem}: FAILED ({type(error).__name__}); see {output / 'html' / path.stem}.html")
+    return 1
+
+
+def add_engine_flags(parser):
+    parser.add_argument("--executor", choices=EXECUTORS, default="local", help="where lessons run (default: here)")
+    parser.add_argument("--workers", type=int, metavar="N", help="lessons at once (default: all that can start)")
+    parser.add_argument("--partition", help="submit to this Slurm partition (default: local processes)")
+    parser.add_argument("--gpus-per-job", type=int, default=0, metavar="G", help="GPUs each lesson's job asks for")
+    parser.add_argument("--cpus-per-job", type=int, metavar="C", help="CPU cores each lesson's job asks for")
+
+
+def ready(paths, done, running):
+    """The lessons that may start now: not started, and every lesson whose runs they read done (or not
+    being run at all)."""
+    names = {path.stem for path in paths}
+    return [
+        path
+        for path in paths
+        if path.stem not in done | running
+        and all(first in done or first not in names for first in READS_RUNS_OF.get(path.stem, ()))
+    ]
+
+
+def run_as_jobs(paths, output, timeout, parameters, cluster):
+    """Each lesson a job of submitit, at most cluster.workers at once, in the order READS_RUNS_OF allows."""
+    executor = submitit_executor(cluster, cluster.workers or len(paths))
+    workers = cluster.workers or len(paths)
+    executor.update_parameters(**({"cpus_per_task": cluster.cpus_per_job} if cluster.cpus_per_job else {}))
+    jobs, done = {}, set()
+    while len(done) < len(paths):
+        for path in ready(paths, done, set(jobs))[: workers - len(jobs)]:
+            with submitting():
+                jobs[path.stem] = executor.submit(execute_lesson, path, output.resolve(), timeout, parameters)
+        for name, job in list(jobs.items()):
+            if job.done():
+                del jobs[name]
+                error = job_error(job)
+                if error is not None:
+                    print(f"{name}: FAILED ({error}); see {output / 'html' / name}.html", flush=True)
+                    return 1
+                print(f"{name:<24} {job.result():7.1f} s", flush=True)
+                done.add(name)
+        time.sleep(POLL)
     return 0
 
 

@@ -21,10 +21,16 @@ def augment_images(x, generator):
 
     The standard CIFAR-10 augmentation (as used for ResNet-20), done for the whole batch at once.
     """
-    b = len(x)
-    shifts = torch.randint(0, 9, (2, b), generator=generator).to(x.device)
-    flips = (torch.rand(b, generator=generator) < 0.5).to(x.device)
-    return crop_and_flip(x, shifts[0], shifts[1], flips)
+    dy, dx, flip = augmentation_draws(len(x), generator).to(x.device)
+    return crop_and_flip(x, dy, dx, flip.bool())
+
+
+def augmentation_draws(b, generator):
+    """A batch's random crop offsets and flips, [3, B] (dy, dx, flip as 0 or 1), drawn by the CPU
+    `generator`: the same draws on every device, so a run's batches do not depend on where it trains."""
+    shifts = torch.randint(0, 9, (2, b), generator=generator)
+    flips = (torch.rand(b, generator=generator) < 0.5).long()
+    return torch.cat([shifts, flips[None]])
 
 
 def crop_and_flip(x, dy, dx, flip):

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import torch
 
-from ltkit.engine.stacked import stack_size, uses_cuda_graphs
+from ltkit.engine.stacked import stack_size
+from ltkit.engine.training import on_replayed_graph
 from ltkit.errors import LtkitError
 
 
@@ -75,7 +76,7 @@ def describe_environment(device):
         gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else "none",
         cpu_threads_used=torch.get_num_threads(),
         networks_per_stack=stack_size(device),  # trained together (ltkit.engine.stacked); 0: one at a time
-        cuda_graphs=uses_cuda_graphs(device),
+        cuda_graphs=on_replayed_graph(device),
         cpu_cores=os.cpu_count(),
         on_colab="google.colab" in sys.modules,
     )

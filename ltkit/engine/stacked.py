@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ltkit.engine.batches import augment_images, batch_indices
+from ltkit.engine.batches import augmentation_draws, batch_indices, crop_and_flip
 from ltkit.engine.models import MLP
 from ltkit.engine.progress import progress_bar
 from ltkit.engine.training import (
@@ -39,6 +39,7 @@ from ltkit.engine.training import (
     evaluates_at,
     learning_rate,
     make_optimizer,
+    on_replayed_graph,
     set_learning_rate,
     train,
 )
@@ -82,7 +83,7 @@ def train_together(jobs, data, progress=True):
     for group in compatible_groups(jobs):
         alone = size == 0 or not stacking_pays(group[0].model, data.device)
         chunks = [[job] for job in group] if alone else [group[i : i + size] for i in range(0, len(group), size)]
-        for chunk in chunks:  # a stack of one is the network alone
+        for chunk in chunks:  # a stack of one is the network alone (training.train, itself a stack on a GPU)
             results = [train_alone(chunk[0], data, progress)] if len(chunk) == 1 else train_stack(chunk, data, progress)
             for job, result in zip(chunk, results):
                 job.result = result
@@ -147,10 +148,12 @@ class StackedNetwork:
         """Logits [N, B, classes] of inputs [N, B, ...], one batch per network, or with shared=True of one
         batch [B, ...] that every network sees (validation and test data)."""
         tensors = self.tensors if tensors is None else tensors
+        if shared:  # one batch for all: a view of it per network, so that every stack takes one path
+            x = x.expand(self.size, *x.shape)
         if isinstance(self.template, MLP):
-            return self.fully_connected(x.expand(self.size, *x.shape) if shared else x, tensors)
+            return self.fully_connected(x, tensors)
         one = lambda t, x: functional_call(self.template, t, (x,))  # noqa: E731
-        return vmap(one, in_dims=(0, None if shared else 0))(tensors, x)
+        return vmap(one)(tensors, x)
 
     def fully_connected(self, x, tensors):
         """An MLP's layers as batched matrix products: a third of vmap's time for these small networks."""
@@ -192,13 +195,14 @@ def train_stack(jobs, data, progress=True):
     with torch.no_grad():
         for name, keep in mask.items():
             net.params[name].mul_(keep)
-    graphs = uses_cuda_graphs(data.device)
+    graphs = on_replayed_graph(data.device)
     optimizer = make_optimizer(net, config, capturable=graphs)
     batches = stacked_batches(data, config, [job.data_seed for job in jobs])
+    step = StackStep(net, optimizer, mask, data, uses_mixed_precision(net.template, data.device))
     histories = [[] for _ in jobs]
     best, best_loss = net.snapshot(), torch.full((net.size,), math.inf, dtype=torch.float64)
     running = torch.zeros(net.size, 2, device=data.device)
-    replayed = ReplayedSteps(net, optimizer, mask, running) if graphs else None
+    replayed = ReplayedSteps(step, running) if graphs else None
     steps_since_eval, lr = 0, None
     started = time.perf_counter()
     net.train()
@@ -222,7 +226,7 @@ def train_stack(jobs, data, progress=True):
         if replayed:
             replayed.step(*next(batches))
         else:
-            running += stacked_step(net, optimizer, *next(batches), mask)
+            running += step(*next(batches))
         steps_since_eval += 1
         bar.update(1)
     bar.close()
@@ -238,21 +242,39 @@ def train_stack(jobs, data, progress=True):
 
 
 def stacked_batches(data, config, seeds):
-    """Every network's next mini-batch, stacked: inputs [N, B, ...] and labels [N, B]; network i's are the
-    ones training.training_batches gives for seeds[i] (the same generator draws, in the same order)."""
+    """Every network's next mini-batch, as what picks it: the examples' indices [N, B], and with
+    augmentation each image's crop and flip [N, 3, B] (else None). Network i's are those that
+    training.training_batches draws for seeds[i] (the same generator draws, in the same order); StackStep
+    gathers the images, inside the CUDA graph where there is one."""
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     streams = [batch_indices(len(data.y_train), config.batch_size, g, data.device) for g in generators]
     while True:
         idx = torch.stack([next(stream) for stream in streams])
-        x = data.x_train[idx]
+        draws = None
         if config.augment:
-            x = torch.stack([augment_images(one, generator) for one, generator in zip(x, generators)])
-        yield x, data.y_train[idx]
+            draws = torch.stack([augmentation_draws(config.batch_size, g) for g in generators]).to(data.device)
+        yield idx, draws
 
 
-def uses_cuda_graphs(device):
-    """Whether a stack's steps replay a CUDA graph: on a CUDA GPU, unless $LTKIT_CUDA_GRAPHS=0."""
-    return torch.device(device).type == "cuda" and os.environ.get("LTKIT_CUDA_GRAPHS") != "0"
+def stacked_inputs(data, idx, draws):
+    """The mini-batches that (idx, draws) pick: inputs [N, B, ...] and labels [N, B]."""
+    x = data.x_train[idx]
+    if draws is not None:  # every network's images cropped and flipped at once
+        dy, dx, flip = draws.transpose(0, 1).flatten(1)
+        x = crop_and_flip(x.flatten(0, 1), dy, dx, flip.bool()).view_as(x)
+    return x, data.y_train[idx]
+
+
+def uses_mixed_precision(model, device):
+    """Whether a stack's forward pass computes in bfloat16 (autocast; the weights, the optimizer and the
+    evaluations stay float32): for image convolutions on a GPU with native bfloat16 (Ampere and later),
+    unless $LTKIT_MIXED_PRECISION=0. Their steps are arithmetic, which bfloat16 halves; the small
+    networks' steps are launches, which it would not shorten. float16 would need a loss scaler, whose
+    skipped steps a replayed graph cannot take, so a GPU without bfloat16 trains in float32."""
+    if torch.device(device).type != "cuda" or os.environ.get("LTKIT_MIXED_PRECISION") == "0":
+        return False
+    convolutional = any(isinstance(module, nn.Conv2d) for module in model.modules())
+    return convolutional and torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 class ReplayedSteps:
@@ -266,34 +288,60 @@ class ReplayedSteps:
 
     WARMUP = 3
 
-    def __init__(self, net, optimizer, mask, running):
-        self.net, self.optimizer, self.mask, self.running = net, optimizer, mask, running
+    def __init__(self, step, running):
+        self.run_step, self.running = step, running
         self.done, self.batch, self.graph = 0, None, None
 
-    def run(self, x, y):
-        self.running.add_(stacked_step(self.net, self.optimizer, x, y, self.mask))
+    def run(self, batch):
+        self.running.add_(self.run_step(*batch))
 
-    def step(self, x, y):
+    def step(self, *batch):
+        """One step on the batch that `batch` (stacked_batches' indices and draws) picks."""
         if self.done < self.WARMUP:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                self.run(x, y)
+                self.run(batch)
             torch.cuda.current_stream().wait_stream(side)
         else:
             if self.graph is None:
-                self.batch, self.graph = (x.clone(), y.clone()), torch.cuda.CUDAGraph()
+                self.batch, self.graph = [t if t is None else t.clone() for t in batch], torch.cuda.CUDAGraph()
                 with torch.cuda.graph(self.graph):  # recorded, not run
-                    self.run(*self.batch)
-            self.batch[0].copy_(x)
-            self.batch[1].copy_(y)
+                    self.run(self.batch)
+            for static, new in zip(self.batch, batch):
+                if static is not None:
+                    static.copy_(new)
             self.graph.replay()
         self.done += 1
 
 
-def stacked_step(net, optimizer, x, y, mask):
-    """One masked step of every network; returns [N, 2]: each one's batch loss and accuracy (no sync)."""
-    logits = net(x)
+class StackStep:
+    """A stack's training step from what picks its batches (stacked_batches): gathering and augmenting the
+    images, then stacked_step, in bfloat16 where `mixed`. All of it on the device, so a CUDA graph can
+    hold all of it."""
+
+    def __init__(self, net, optimizer, mask, data, mixed):
+        self.net, self.optimizer, self.mask, self.data, self.mixed = net, optimizer, mask, data, mixed
+        if mixed:  # BatchNorm normalises in float32, the type of its running statistics (vmap won't mix them)
+            for module in net.template.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.register_forward_pre_hook(in_float32)
+
+    def __call__(self, idx, draws):
+        x, y = stacked_inputs(self.data, idx, draws)
+        return stacked_step(self.net, self.optimizer, x, y, self.mask, self.mixed)
+
+
+def in_float32(module, inputs):
+    return tuple(x.float() for x in inputs)
+
+
+def stacked_step(net, optimizer, x, y, mask, mixed=False):
+    """One masked step of every network; returns [N, 2]: each one's batch loss and accuracy (no sync).
+    mixed: the forward pass in bfloat16 (uses_mixed_precision)."""
+    with torch.autocast("cuda", torch.bfloat16, enabled=mixed, cache_enabled=False):  # no cache: graphs
+        logits = net(x)
+    logits = logits.float()
     losses = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(net.size, -1).mean(1)
     optimizer.zero_grad(set_to_none=True)
     losses.sum().backward()  # the sum, not the mean: each network's gradient as if it trained alone

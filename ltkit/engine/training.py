@@ -13,6 +13,7 @@ the weights of the early-stop iteration and on the final weights, so nothing is 
 """
 
 import copy
+import os
 import time
 from dataclasses import dataclass, replace
 
@@ -192,6 +193,12 @@ def train(
         is a bad idea (lesson 01): choosing anything by them would fit the test set.
     """
     check_start(config, start_iter)
+    if on_replayed_graph(data.device) and not watch_test:
+        # on a GPU one network alone would wait on a launch per kernel: it trains as a stack of one, whose
+        # step replays a CUDA graph (ltkit.engine.stacked builds on this module, hence the late import)
+        from ltkit.engine.stacked import Job, train_stack
+
+        return train_stack([Job(model, config, mask, data_seed, start_iter, desc)], data, progress)[0]
     if mask:
         apply_mask(model, mask)
     optimizer = make_optimizer(model, config)
@@ -228,6 +235,12 @@ def train(
         final_test=evaluate(model, data.x_test, data.y_test),
         seconds=seconds,
     )
+
+
+def on_replayed_graph(device):
+    """Whether training on `device` replays its steps as a CUDA graph: on a CUDA GPU, unless
+    $LTKIT_CUDA_GRAPHS=0 (then every kernel is launched on its own, as on a CPU)."""
+    return torch.device(device).type == "cuda" and os.environ.get("LTKIT_CUDA_GRAPHS") != "0"
 
 
 def check_start(config, start_iter):

@@ -41,17 +41,40 @@ class Lease:
         """Hold the lease if nobody else does (a stale lease is removed first); returns whether it is ours."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         held = holder_of(self.path)
-        if held is not None and is_stale(self.path, held):
-            self.path.unlink(missing_ok=True)
+        if held is not None and is_stale(self.path, held) and not self.remove_stale(held):
+            return False
+        return self.link(self.path)
+
+    def link(self, path):
+        """Create `path` holding our token, by a hard link: it fails if `path` exists, so one worker wins."""
         tmp = self.path.with_name(f".{self.path.name}.{self.holder['token']}")
         tmp.write_text(json.dumps({**self.holder, "since": time.time()}))
         try:
-            os.link(tmp, self.path)  # fails if the lease exists: one worker wins
+            os.link(tmp, path)
             return True
         except FileExistsError:
             return False
         finally:
             tmp.unlink(missing_ok=True)
+
+    def remove_stale(self, held):
+        """Remove the stale lease of `held`, unless another worker is removing it or has taken it already.
+        Two workers that both saw it stale must not both remove it: the second would remove the first's new
+        lease. So removing it takes a lease of its own, the takeover file, and checks the holder again."""
+        takeover = self.path.with_name(f"{self.path.name}.takeover")
+        try:
+            if time.time() - os.stat(takeover).st_mtime > lease_timeout():  # its taker died mid-takeover
+                takeover.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        if not self.link(takeover):
+            return False
+        try:
+            if (holder_of(self.path) or {}).get("token") == held.get("token"):
+                self.path.unlink(missing_ok=True)
+            return True
+        finally:
+            takeover.unlink(missing_ok=True)
 
     def release(self):
         self.stop.set()
@@ -70,9 +93,11 @@ class Lease:
 
     def keep_fresh(self):
         while not self.stop.wait(lease_timeout() / 12):
+            if (holder_of(self.path) or {}).get("token") != self.holder["token"]:
+                return  # taken over after a long stall: never touch another worker's lease
             try:
                 os.utime(self.path)
-            except FileNotFoundError:  # taken over after a long stall: stop touching someone else's lease
+            except FileNotFoundError:
                 return
 
 

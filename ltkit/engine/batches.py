@@ -8,12 +8,20 @@ from ltkit.errors import LtkitError
 def batch_indices(n, batch_size, generator, device="cpu"):
     """Index tensors of shuffled mini-batches on `device`, forever: one fresh permutation per epoch (drawn
     by the CPU `generator` and copied once per epoch: a copy per batch would make a GPU wait every step)."""
+    for idx in stacked_batch_indices(n, batch_size, [generator], device):
+        yield idx[0]
+
+
+def stacked_batch_indices(n, batch_size, generators, device="cpu"):
+    """The mini-batches of several networks at once, [N, B] a step: row i is what batch_indices gives for
+    generators[i]. Each epoch's permutations are stacked and copied once, and a step's batch is a view of
+    them, so that a stack's step costs one slice, not one per network."""
     if batch_size > n:
         raise LtkitError(f"batch size {batch_size} is larger than the {n} training examples; lower it")
     while True:
-        order = torch.randperm(n, generator=generator).to(device)
+        orders = torch.stack([torch.randperm(n, generator=generator) for generator in generators]).to(device)
         for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start : start + batch_size]
+            yield orders[:, start : start + batch_size]
 
 
 def augment_images(x, generator):

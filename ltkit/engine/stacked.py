@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ltkit.engine.batches import augmentation_draws, batch_indices, crop_and_flip
+from ltkit.engine.batches import augmentation_draws, crop_and_flip, stacked_batch_indices
 from ltkit.engine.models import MLP
 from ltkit.engine.progress import progress_bar
 from ltkit.engine.training import (
@@ -247,9 +247,7 @@ def stacked_batches(data, config, seeds):
     training.training_batches draws for seeds[i] (the same generator draws, in the same order); StackStep
     gathers the images, inside the CUDA graph where there is one."""
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    streams = [batch_indices(len(data.y_train), config.batch_size, g, data.device) for g in generators]
-    while True:
-        idx = torch.stack([next(stream) for stream in streams])
+    for idx in stacked_batch_indices(len(data.y_train), config.batch_size, generators, data.device):
         draws = None
         if config.augment:
             draws = torch.stack([augmentation_draws(config.batch_size, g) for g in generators]).to(data.device)

@@ -215,17 +215,19 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_nothing_is_trained_again(da
     assert json.loads((tmp_path / "b.json").read_text()) == {"sweeps": sweeps}
 
 
-def test_an_instability_analysis_is_cut_into_one_unit_per_rewind_iteration(data_root, tmp_path, monkeypatch):
+def test_an_instability_analysis_is_cut_into_one_unit_per_rewind_iteration(data_root, tmp_path, monkeypatch, capsys):
     from ltkit.experiments.instability import instability_config
 
     config = instability_config("mnist1d", "mlp", "ci", rewind_iters=(0, 10), pairs=1, arms=("dense",), epochs=1)
     assert [unit.configs[0].rewind_iters for unit in sweep_units("instability", [config])] == [(0,), (10,)]
     flags = ("instability", "--dataset", "mnist1d", "--model", "mlp", "--profile", "ci", "--epochs", "1")
     flags += ("--rewind-iters", "0,10", "--pairs", "1", "--arms", "dense")
-    assert cli.main([*flags, "--executor", "local", "--json", str(tmp_path / "units.json")]) == 0
+    assert cli.main([*flags, "--seeds", "0", "--json", str(tmp_path / "units.json")]) == 0
+    assert "units: 2 computed now" in capsys.readouterr().out
     alone = tmp_path / "alone"
     alone.mkdir()
     (alone / "mnist1d").symlink_to(data_root / "mnist1d")
     monkeypatch.setenv("LTKIT_DATA", str(alone))
     assert cli.main([*flags, "--json", str(tmp_path / "whole.json")]) == 0
-    assert json.loads((tmp_path / "units.json").read_text()) == json.loads((tmp_path / "whole.json").read_text())
+    whole = json.loads((tmp_path / "whole.json").read_text())
+    assert json.loads((tmp_path / "units.json").read_text()) == {"sweeps": [whole]}

@@ -21,7 +21,11 @@ def add_cluster_flags(parser, seeded):
     if seeded:
         group.add_argument("--seeds", type=parse_seeds, help="a sweep over these seeds, like 0-4 or 0,2,5")
         group.add_argument(
-            "--seeds-together", type=int, default=1, metavar="K", help="seeds trained as one stack (default 1)"
+            "--seeds-together",
+            type=int,
+            default=1,
+            metavar="K",
+            help="seeds trained as one stack (default 1); the cache keeps a seed as first computed, in any K",
         )
     group.add_argument("--executor", choices=EXECUTORS, default="local", help="where the units run (default: here)")
     group.add_argument("--workers", type=int, metavar="N", help="jobs at once (default: one per unit)")

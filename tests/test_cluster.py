@@ -1,5 +1,6 @@
 """Sweeps past one process: leases, units, the submitit executor's local processes, kill -9 and races."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -16,6 +17,10 @@ from ltkit.errors import LtkitError
 from ltkit.experiments.imp import imp_config
 from ltkit.store.leases import Lease
 
+HAS_SUBMITIT = importlib.util.find_spec("submitit") is not None
+needs_submitit = pytest.mark.skipif(
+    not HAS_SUBMITIT, reason="submitit is the cluster extra: pip install 'ltkit[cluster]'"
+)
 TINY = ("imp", "--dataset", "mnist1d", "--model", "mlp", "--profile", "ci", "--epochs", "1", "--rounds", "1")
 
 
@@ -134,13 +139,17 @@ def test_mistakes_in_a_sweeps_flags_are_one_line(data_root, capsys):
         (["--seed", "1", "--seeds", "0-1"], "not both"),
         (["--seeds", "0-1", "--workers", "2"], "add --executor submitit"),
         (["--seeds", "0-1", "--no-cache"], "leave out --no-cache"),
-        (["--seeds", "0-1", "--executor", "submitit", "--partition", "gpu"], "does not have (no srun)"),
+        (
+            ["--seeds", "0-1", "--executor", "submitit", "--partition", "gpu"],
+            "no srun" if HAS_SUBMITIT else "needs submitit",
+        ),
     ):
         assert cli.main([*TINY, *args]) == 2
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1
 
 
+@needs_submitit
 def test_a_slurm_job_array_asks_for_what_the_flags_say():
     from submitit.slurm.slurm import _make_sbatch_string
 
@@ -150,6 +159,7 @@ def test_a_slurm_job_array_asks_for_what_the_flags_say():
         assert f"#SBATCH {line}" in script
 
 
+@needs_submitit
 def test_the_engines_local_processes_give_the_numbers_of_a_run_here(data_root, tmp_path):
     here, engine = tmp_path / "here", tmp_path / "engine"
     for cache in (here, engine):
@@ -186,6 +196,7 @@ def step_files(root):
     return {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in (root / "runs").glob("imp-*/*.pt")}
 
 
+@needs_submitit
 def test_a_worker_killed_mid_sweep_loses_nothing_and_nothing_is_trained_again(data_root, tmp_path):
     sweep = (*TINY[:-3], "40", "--rounds", "3", "--seeds", "0-3", "--executor", "submitit", "--workers", "2")
     process = ltkit_process(data_root, *sweep, "--cpus-per-job", "1", "--json", str(tmp_path / "a.json"))

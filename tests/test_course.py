@@ -2,6 +2,7 @@
 that does not hang after a cell that writes into an Output widget."""
 
 import asyncio
+import importlib.util
 import time
 
 import nbformat
@@ -103,6 +104,7 @@ def test_the_course_runner_uses_the_patient_client_and_runs_a_lesson_with_an_out
     assert [cell.execution_count for cell in executed.cells] == [1, 2, 3, 4] and seconds < 60
 
 
+@pytest.mark.skipif(importlib.util.find_spec("submitit") is None, reason="submitit is the cluster extra")
 def test_as_jobs_a_lesson_that_reads_anothers_runs_starts_once_that_lesson_is_done(tmp_path, capsys):
     from ltkit.cluster.executors import Cluster
     from ltkit.course.runner import READS_RUNS_OF, ready, run_as_jobs

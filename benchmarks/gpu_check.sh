@@ -2,8 +2,8 @@
 # The GPU checks of the kit in one run, for a machine with a CUDA GPU (Colab, or a lent one), from the
 # repository's root: the GPU tests; one network alone against a stack of one and of 15, with and without
 # CUDA graphs; the convolutional networks in bfloat16 and in float32; the paper estimates; and the LeNet
-# figure's dense networks and first two rounds at full length. Figures and logs go to $OUT. About 6 minutes
-# on an H100.
+# figure's dense networks and first two rounds at full length. Figures and logs go to $OUT. A few minutes
+# on an H200.
 #
 # Needs torch with CUDA, and ltkit's other dependencies (pip install -e .); where they cannot be
 # downloaded, wheels in .whl/ are installed from there. The paper run reads Fashion-MNIST from

@@ -50,7 +50,7 @@ def ltkit_config(eval_every):
         rates={"fc": 0.2, "output": 0.0},
         scope="global",
         rounds=4,
-        controls=False,
+        controls=(),
     )
 
 

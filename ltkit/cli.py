@@ -69,6 +69,8 @@ def add_setting(parser, field):
         parser.add_argument(*names, action=argparse.BooleanOptionalAction, **where)
     else:
         parser.add_argument(*names, type=parse_as(field), choices=field.metadata.get("choices"), **where)
+    if "none_flag" in field.metadata:  # a tuple's flag for none of its items: --no-controls
+        parser.add_argument(field.metadata["none_flag"], dest=field.name, action="store_const", const=(), help="none")
 
 
 def add_experiment(commands, experiment):

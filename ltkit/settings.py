@@ -49,5 +49,6 @@ def check_fields(given, settings_class, function, fixed=("dataset", "model", "tr
 
 def setting(default, help, **metadata):
     """A field of a settings dataclass with its help text (the command line's --help shows it). metadata:
-    `flag` (the option's name when it is not the field's), `aliases` (older option names), `choices`."""
+    `flag` (the option's name when it is not the field's), `aliases` (older option names), `choices`,
+    `none_flag` (a tuple's option for none of its items)."""
     return field(default=default, metadata=dict(help=help, **metadata))

@@ -109,7 +109,8 @@ def test_the_old_option_names_still_work():
     assert parser.parse_args([*IMP, "--rates", "fc=0.5,output=0.25"]).rates == dict(fc=0.5, output=0.25)
     args = parser.parse_args([*INSTABILITY, "--rewind-iters", "0,100", "--sparsity", "0.25", "--pairs", "3"])
     assert (args.rewind_iters, args.weights_remaining, args.pairs) == ((0, 100), 0.25, 3)
-    assert parser.parse_args([*IMP, "--no-controls"]).controls is False
+    assert parser.parse_args([*IMP, "--no-controls"]).controls == ()
+    assert parser.parse_args([*IMP, "--controls", "reinit"]).controls == ("reinit",)
 
 
 @pytest.mark.parametrize("name", list(SMALL))

@@ -345,7 +345,7 @@ def test_the_playground_prunes_globally_and_without_controls_when_asked(data_roo
     dashboard.inputs["run"].click()
     dashboard.state["job"].join()
     config = dashboard.state["result"].config
-    assert (config.scope, config.rates, config.controls) == ("global", 0.2, False)
+    assert (config.scope, config.rates, config.controls) == ("global", 0.2, ())
     assert list(dashboard.state["result"].rounds[1].results) == ["ticket"]
 
 

@@ -47,7 +47,7 @@ def test_every_experiment_with_the_same_recipe_and_seed_shares_one_dense_network
     imp = IMPConfig("mnist1d", "mlp", SHORT, rates=0.5, rounds=3, rewind_iter=7, seed=1)
     first = dense_run(imp, Context(mnist1d, progress=False))
     others = [
-        replace(imp, rates=0.3, rounds=1, rewind_iter=0, controls=False, scope="global"),
+        replace(imp, rates=0.3, rounds=1, rewind_iter=0, controls=(), scope="global"),
         InstabilityConfig("mnist1d", "mlp", SHORT, seed=1, points=5, pairs=3),
         CurveConfig("mnist1d", "mlp", SHORT, seed=1, points=5),
         FGEConfig("mnist1d", "mlp", SHORT, seed=1, cycles=2),

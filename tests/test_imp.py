@@ -197,11 +197,34 @@ def test_the_table_and_the_json_hold_each_rounds_figures(sweep):
 
 
 def test_a_sweep_without_controls_trains_only_tickets_and_says_which_arms_it_has(mnist1d, count_training):
-    result = run_imp(tiny_config(controls=False, rounds=1), data=mnist1d, progress=False)
+    result = run_imp(tiny_config(controls=(), rounds=1), data=mnist1d, progress=False)
     assert count_training == ["dense", "round 1 ticket"] and set(result.rounds[1].results) == {"ticket"}
     assert result.table()[1].reinit_final_test_acc is None and result.to_json()["rounds"][1]["random_mask"] is None
-    with pytest.raises(LtkitError, match=r"no 'reinit' arm \(it trained: ticket\); use controls=True"):
+    with pytest.raises(LtkitError, match=r"no 'reinit' arm \(it trained: ticket\); add it to controls"):
         result.network(0.5, "reinit")
+
+
+def test_a_sweep_asked_for_a_control_its_cache_lacks_trains_that_control_alone(mnist1d, count_training):
+    alone = run_imp(tiny_config(controls=("reinit",)), data=mnist1d, progress=False)
+    count_training.clear()
+    both = run_imp(tiny_config(), data=mnist1d, progress=False)  # the default: both controls
+    assert count_training == ["round 1 random_mask", "round 2 random_mask"]
+    assert tiny_config().cache_key() == tiny_config(controls=()).cache_key()
+    for before, after in zip(alone.rounds, both.rounds):
+        assert set(after.results) == {"ticket", "reinit", "random_mask"}
+        for arm in before.results:  # what was cached is kept, not trained again
+            assert after.results[arm].final_test_acc == before.results[arm].final_test_acc
+    fresh = run_imp(tiny_config(), data=mnist1d, cache=False, progress=False)
+    for extended, whole in zip(both.rounds, fresh.rounds):  # and as a sweep trained with both at once
+        assert same_state(extended.masks["random_mask"], whole.masks["random_mask"])
+        trained, at_once = extended.states["random_mask"], whole.states["random_mask"]  # in other stacks
+        assert all(torch.allclose(trained[name], at_once[name], atol=1e-5) for name in trained)
+
+
+@pytest.mark.parametrize("controls", [True, ("reinit", "dense"), "reinit"])
+def test_controls_name_arms_or_nothing(controls):
+    with pytest.raises(LtkitError, match=r"controls must be a tuple of arms among reinit, random_mask \(none: \(\)"):
+        tiny_config(controls=controls)
 
 
 # --- the cache ------------------------------------------------------------------------------------------
@@ -291,7 +314,7 @@ def test_a_damaged_cache_file_is_named_with_the_fix(mnist1d):
 def test_the_dense_network_is_shared_by_sweeps_that_differ_only_in_pruning(mnist1d, count_training):
     run_imp(tiny_config(), data=mnist1d, progress=False)
     count_training.clear()
-    run_imp(tiny_config(rewind_iter=3, controls=False, rates=0.3), data=mnist1d, progress=False)
+    run_imp(tiny_config(rewind_iter=3, controls=(), rates=0.3), data=mnist1d, progress=False)
     assert count_training == [None, "round 1 ticket", "round 2 ticket"]  # replay to k=3, then two tickets
 
 

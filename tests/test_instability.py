@@ -19,7 +19,7 @@ from ltkit.experiments.instability import (
     instability_config,
     rounds_to_reach,
     run_instability,
-    sweep_has_controls,
+    sweep_controls,
     ticket_sweep,
 )
 from ltkit.experiments.paths import path_points
@@ -242,5 +242,5 @@ def test_the_connectivity_recipe_and_the_profiles_sizes_make_the_config():
 
 def test_the_sweep_trains_its_controls_only_where_a_lesson_shares_it():
     shared = replace(ARMS_AT_30, model="mlp")
-    assert sweep_has_controls(shared, 0) and not sweep_has_controls(shared, 10)
-    assert not sweep_has_controls(replace(ARMS_AT_30, model="cnn1d"), 0)  # late rewinding reads the ticket only
+    assert sweep_controls(shared, 0) and not sweep_controls(shared, 10)
+    assert not sweep_controls(replace(ARMS_AT_30, model="cnn1d"), 0)  # late rewinding reads the ticket only

@@ -15,7 +15,7 @@ from ltkit.course.panel import WIDE, Dashboard, busy, show_in
 from ltkit.engine.datasets import dataset_names, load_dataset
 from ltkit.engine.models import model_names
 from ltkit.errors import LtkitError
-from ltkit.experiments.imp import ARMS, imp_config, run_imp, sweep_cache
+from ltkit.experiments.imp import CONTROLS, imp_config, run_imp, sweep_cache
 from ltkit.experiments.profiles import LESSON_SEED
 from ltkit.experiments.registry import Context
 
@@ -106,7 +106,7 @@ def form_config(values, profile):
         rounds=values["rounds"],
         rewind_iter=values["rewind_iter"],
         seed=values["seed"],
-        controls=values["controls"],
+        controls=CONTROLS if values["controls"] else (),
     )
     if values["scope"] == "global" and rates is None:
         fields["rates"] = 0.2  # global pruning removes one shared fraction; the paper's per-kind rates differ
@@ -116,7 +116,7 @@ def form_config(values, profile):
 def steps_done(config, data):
     """(trainings finished, trainings in all) of a sweep, read from its cache: round 0 counts as one."""
     run = sweep_cache(config, Context(data))
-    arms = ARMS if config.controls else ("ticket",)
+    arms = ("ticket", *config.controls)
     done = int(run.has("round_00"))
     for r in range(1, config.rounds + 1):
         if run.has(f"round_{r:02d}"):

@@ -32,7 +32,7 @@ CELL_TIMEOUT = {"ci": 1800, "class": 3600, "paper": None}  # seconds; a paper-pr
 READS_RUNS_OF = {  # lessons that load the sweeps of an earlier lesson (the same settings and seeds)
     "04_controls": ("03_winning_tickets",),
     "08_fast_ensembling": ("07_mode_connectivity",),
-    "09_pruning_at_init": ("03_winning_tickets",),  # IMP's sweeps set its sparsities and are its tickets
+    "09_pruning_at_init": ("03_winning_tickets", "04_controls"),  # IMP's sweeps (04: LeNet's random pruning)
     "12_playground": ("03_winning_tickets",),
 }
 

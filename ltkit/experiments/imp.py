@@ -10,7 +10,8 @@ At every round two controls train with the same budget:
 At round 0 (all weights) the ticket and both controls are the dense network itself.
 
 Every finished round, and every finished arm of a round, goes to the run cache, so the same call again
-loads it, and a sweep stopped half-way resumes where it stopped.
+loads it, and a sweep stopped half-way resumes where it stopped. Which controls a sweep trains is not part
+of its cache key: a sweep asked for a control its cached rounds lack trains only that control.
 """
 
 from dataclasses import dataclass, field
@@ -42,11 +43,14 @@ from ltkit.experiments.seeds import derived_seed
 from ltkit.settings import Settings, setting
 
 ARMS = ("ticket", "reinit", "random_mask")
+CONTROLS = ARMS[1:]
 
 
 @dataclass(frozen=True)
 class IMPConfig(Settings):
-    NOT_IN_KEY = ("rounds",)  # a longer sweep extends a shorter one: the rounds they share are the same
+    # A longer sweep extends a shorter one: the rounds they share are the same. The controls never change
+    # the ticket, so sweeps with other controls share their tickets.
+    NOT_IN_KEY = ("rounds", "controls")
 
     dataset: str
     model: str
@@ -58,7 +62,12 @@ class IMPConfig(Settings):
         0, "k: rewind to the weights at iteration k (0: the initialisation)", aliases=("--rewind",)
     )
     seed: int = setting(0, "initialisation and data-order seed")
-    controls: bool = setting(True, "also train both controls at every round (three times the work)")
+    controls: tuple = setting(
+        CONTROLS,
+        f"the controls trained at every round, among {', '.join(CONTROLS)}",
+        item=str,
+        none_flag="--no-controls",
+    )
 
     def __post_init__(self):
         check_network(self)
@@ -70,6 +79,15 @@ class IMPConfig(Settings):
                 f"rewind iteration {self.rewind_iter} must be in 0..{self.train.iterations - 1}, "
                 f"the run's length; lower it"
             )
+        check_controls(self.controls)
+
+
+def check_controls(controls):
+    if isinstance(controls, (bool, str)) or any(arm not in CONTROLS for arm in controls):
+        raise LtkitError(
+            f"controls must be a tuple of arms among {', '.join(CONTROLS)} (none: () here, --no-controls "
+            f"on the command line); got {controls!r}"
+        )
 
 
 @dataclass
@@ -117,7 +135,7 @@ class IMPResult:
             raise LtkitError(f"unknown arm {arm!r}; the arms are: {', '.join(ARMS)}")
         if arm not in record.results:
             trained_arms = ", ".join(record.results)
-            raise LtkitError(f"this sweep has no {arm!r} arm (it trained: {trained_arms}); use controls=True")
+            raise LtkitError(f"this sweep has no {arm!r} arm (it trained: {trained_arms}); add it to controls")
         if trained:
             state, mask = record.states[arm], record.masks[arm]
         else:
@@ -182,11 +200,12 @@ def imp_sweeps(configs, context):
     for r in range(max(config.rounds for config in configs) + 1):
         step = f"round_{r:02d}"
         active = [i for i, config in enumerate(configs) if r <= config.rounds]
-        todo = [i for i in active if not runs[i].has(step)]
+        cached = {i: runs[i].load(step, data.device) for i in active if runs[i].has(step)}
+        todo = [i for i in active if i not in cached or missing_arms(configs[i], cached[i])]
         if r == 0:
             trained = dense_rounds([configs[i] for i in todo], context)
         else:
-            sweeps = [(configs[i], runs[i], rewinds[i], rounds[i][-1]) for i in todo]
+            sweeps = [(configs[i], runs[i], rewinds[i], rounds[i][-1], cached.get(i)) for i in todo]
             trained = pruning_rounds(sweeps, data, r, progress)
         trained = dict(zip(todo, trained))
         for i, record in trained.items():
@@ -194,11 +213,16 @@ def imp_sweeps(configs, context):
             for arm in ARMS:  # the round's file now holds what each arm's file held
                 runs[i].forget(f"{step}_{arm}")
         for i in active:
-            rounds[i].append(trained[i] if i in trained else runs[i].load(step, data.device))
+            rounds[i].append(trained.get(i) or cached[i])
     return [
         IMPResult(config=config, rounds=sweep, rewind_state=rewind, data=data)
         for config, sweep, rewind in zip(configs, rounds, rewinds)
     ]
+
+
+def missing_arms(config, record):
+    """The arms `config` asks for that a cached Round lacks (it was trained with other controls)."""
+    return [arm for arm in ("ticket", *config.controls) if arm not in record.results]
 
 
 def sweep_cache(config, context):
@@ -224,18 +248,23 @@ def dense_rounds(configs, context):
 
 
 def pruning_rounds(sweeps, data, r, progress):
-    """Round r of each sweep (config, run, W_k, its previous Round): prune the previous ticket's trained
-    weights, then train the ticket and both controls, those of every sweep together.
+    """Round r of each sweep (config, run, W_k, its previous Round, this Round as cached or None): prune the
+    previous ticket's trained weights, then train the ticket and its controls, those of every sweep together;
+    a cached Round keeps its arms and trains only those it lacks.
 
     Each arm is cached as soon as it is trained (with its stack), so an interrupted round resumes at its
     unfinished arms.
     """
     records, jobs = [], []
-    for config, run, rewind_state, previous in sweeps:
+    for config, run, rewind_state, previous, cached in sweeps:
         kinds = layer_kinds(new_model(config, data))
         mask = prune_by_magnitude(previous.states["ticket"], previous.mask, config.rates, kinds, config.scope)
         arms = {}
-        for arm in ARMS if config.controls else ("ticket",):
+        if cached is not None:
+            arms = {arm: (cached.masks[arm], ArmRun(cached.results[arm], cached.states[arm])) for arm in cached.results}
+        for arm in ("ticket", *config.controls):
+            if arm in arms:
+                continue
             start_iter = training_start(config, arm)
             step = f"round_{r:02d}_{arm}" + ("_full_length" if start_iter != config.rewind_iter else "")
             state, arm_mask = arm_start(config, data, r, arm, rewind_state, mask)

@@ -22,7 +22,7 @@ from ltkit.engine.stacked import Job, train_together
 from ltkit.engine.training import TrainConfig, train
 from ltkit.errors import LtkitError
 from ltkit.experiments.dense import independent_networks, new_model, rewind_weights
-from ltkit.experiments.imp import IMPConfig, arm_start, imp_sweeps
+from ltkit.experiments.imp import CONTROLS, IMPConfig, arm_start, imp_sweeps
 from ltkit.experiments.paths import PathResult, check_measures, evaluate_line
 from ltkit.experiments.profiles import COURSE_EXPERIMENTS, pruning, sizes
 from ltkit.experiments.registry import Context, register
@@ -267,7 +267,7 @@ def train_copies(config, context, k, start, pairs, save):
 
 def ticket_sweep(config, context, k):
     """The IMP sweep (rewinding to k, by `config`'s recipe and pruning) that reaches config.weights_remaining,
-    as an IMPResult. Only the ticket's mask and W_k are needed; see sweep_has_controls for when the sweep's
+    as an IMPResult. Only the ticket's mask and W_k are needed; see sweep_controls for when the sweep's
     controls train too."""
     imp = IMPConfig(
         config.dataset,
@@ -278,17 +278,17 @@ def ticket_sweep(config, context, k):
         scope=config.scope,
         rewind_iter=k,
         seed=config.seed,
-        controls=sweep_has_controls(config, k),
+        controls=sweep_controls(config, k),
     )
     return imp_sweeps([imp], context)[0]
 
 
-def sweep_has_controls(config, k):
-    """Whether the sweep also trains its controls: only at k=0 for the course's IMP networks, where it is
-    the sweep lessons 03 and 04 run (with their controls) and the cache shares it. The controls of the
+def sweep_controls(config, k):
+    """The controls the sweep trains beside its tickets: both at k=0 for the course's IMP networks, where it
+    is the sweep lessons 03 and 04 run (with their controls), trained as they train it. The controls of the
     instability analysis are trained from the ticket's mask apart, so elsewhere (the 1-D CNN of late
     rewinding, your own networks) they would be work no one reads."""
-    return k == 0 and config.model in {model for _, model in COURSE_EXPERIMENTS}
+    return CONTROLS if k == 0 and config.model in {model for _, model in COURSE_EXPERIMENTS} else ()
 
 
 def rounds_to_reach(weights_remaining, config, data, max_rounds=100):

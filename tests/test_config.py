@@ -52,7 +52,10 @@ OTHER_STRINGS = dict(
     task="heldout-lm",
     pretrained="dense-2",
 )
-OTHER_STRINGS_OF = {PretrainedIMPConfig: dict(dataset="charlm")}  # the other text its language model reads
+OTHER_STRINGS_OF = {
+    PretrainedIMPConfig: dict(dataset="charlm"),  # the other text its language model reads
+    IMPConfig: dict(controls=("reinit",)),  # one control, not both
+}
 ONLY_VALUE = {(PretrainedIMPConfig, "model")}  # the one model that fits the others: in the key by name only
 
 
@@ -114,7 +117,7 @@ def test_only_the_settings_that_choose_which_units_to_run_stay_out_of_the_keys()
     """Each of these selects units (rounds, pairs, values of k, arms, sparsities) cached as steps of their
     own, named by the selecting value: more of them extend a result, fewer read part of it."""
     assert {cls.__name__: cls.NOT_IN_KEY for cls in EXAMPLES if cls.NOT_IN_KEY} == {
-        "IMPConfig": ("rounds",),
+        "IMPConfig": ("rounds", "controls"),  # each arm of a round is cached as a step of its own
         "InstabilityConfig": ("pairs", "rewind_iters", "arms"),
         "RewindingConfig": ("pairs", "rewind_iters"),
         "PruneAtInitConfig": ("rounds",),
@@ -152,7 +155,8 @@ def test_to_dict_is_plain_json_data_with_nested_settings_as_dicts():
         augment=False,
     )
     assert plain["rates"] == {"fc": 0.2, "output": 0.1} and plain["rounds"] == 10
-    assert config.cache_key() == {key: value for key, value in plain.items() if key != "rounds"}
+    assert plain["controls"] == ["reinit", "random_mask"]
+    assert config.cache_key() == {key: value for key, value in plain.items() if key not in ("rounds", "controls")}
 
 
 def test_unknown_keyword_settings_are_named_with_the_ones_that_exist():
